@@ -1,0 +1,32 @@
+# Two entry points (see README): `make run` and `make test`. Each makes its own virtualenv.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+.PHONY: install run test lint check screenshot bench
+install: $(STAMP)
+
+run: $(STAMP)  ## today's cs.CV announcement → digest in output/
+	DO_NOT_TRACK=1 PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/digest run
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests flows bench
+	$(BIN)/mypy
+
+test: lint  ## ruff, mypy and the test suite
+	DO_NOT_TRACK=1 PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/pytest -q
+
+check: test
+
+screenshot: $(STAMP)  ## render a replayed day and screenshot its HTML with headless Chromium
+	$(BIN)/python bench/screenshot.py
+
+bench: $(STAMP)
+	$(BIN)/python bench/parse.py
