@@ -134,6 +134,118 @@ def runs(n: int = 10) -> None:
         out.print(json.dumps(r, default=_json_default, ensure_ascii=False))
 
 
+@app.command()
+def train(
+    labels: Annotated[Path, typer.Option(help="JSONL of {id, label 0/1/2, topics}")],
+    corpus: Annotated[Path | None, typer.Option(help="JSONL(.gz) of papers (id, title, abstract)")] = None,
+    reading_list: Annotated[list[Path] | None, typer.Option("--reading-list", help="Markdown reading list(s)")] = None,
+    output: Annotated[Path, typer.Option(help="where to write the model")] = Path("data/relevance-model.npz"),
+    folds: int = 5,
+) -> None:
+    """Train the relevance model (threshold and model card from k-fold CV)."""
+    from digest.relevance import stage as rel
+    from digest.relevance.embed import make_embedder
+
+    settings, store = _ctx()
+    labs = rel.read_labels(labels)
+    corp = rel.read_corpus(corpus)
+    ex, missing = rel.build_examples(labs, corp, store)
+    if missing:
+        err.print(f"{len(missing)} labelled ids not found in the corpus or the store (skipped): "
+                  + ", ".join(missing[:10]) + (" …" if len(missing) > 10 else ""))
+    extra, reports = rel.reading_list_examples(reading_list or [], corp, store)
+    known = {e.id for e in ex}
+    extra = [e for e in extra if e.id not in known]
+    for r in reports:
+        err.print(f"{r.path.name}: {r.items} items, {len(r.resolved)} resolved, {len(r.unresolved)} unresolved"
+                  + (f" (e.g. {', '.join(r.unresolved[:3])})" if r.unresolved else ""))
+    embedder = make_embedder(settings)
+    with progress_bar() as bar:
+        task = bar.add_task(f"embedding ({embedder.name})", total=len(ex) + len(extra))
+        emb = rel.embed_examples(ex, embedder, store, lambda n: bar.advance(task, n))
+        extra_emb = rel.embed_examples(extra, embedder, store, lambda n: bar.advance(task, n)) if extra else None
+    model = rel.train(ex, emb, embedder.name, extra=extra, extra_emb=extra_emb, folds=folds)
+    model.save(output)
+    cv = model.card["cv"]
+    out.print(f"model → {output}: {folds}-fold CV F1 {cv['f1']:.3f} (P {cv['precision']:.3f}, R {cv['recall']:.3f}, "
+              f"label-2 recall {cv['recall_label2']:.3f}) at threshold {cv['threshold']:.3f}; "
+              f"{len(extra)} reading-list positives added")
+
+
+@app.command("eval")
+def eval_(
+    labels: Annotated[Path, typer.Option(help="JSONL of {id, label, topics}")],
+    corpus: Annotated[Path | None, typer.Option(help="JSONL(.gz) of papers")] = None,
+    cv: Annotated[bool, typer.Option(help="k-fold CV of the training procedure (for training labels) "
+                                     "instead of scoring with the current model")] = False,
+    folds: int = 5,
+) -> None:
+    """Precision / recall / F1 (label ≥ 1 vs 0), label-2 recall, per topic; keyword and TF-IDF baselines too."""
+    from digest.relevance import stage as rel
+    from digest.relevance.embed import make_embedder
+
+    settings, store = _ctx()
+    ex, missing = rel.build_examples(rel.read_labels(labels), rel.read_corpus(corpus), store)
+    if missing:
+        err.print(f"{len(missing)} labelled ids not found (skipped)")
+    embedder = make_embedder(settings)
+    with progress_bar() as bar:
+        task = bar.add_task(f"embedding ({embedder.name})", total=len(ex))
+        emb = rel.embed_examples(ex, embedder, store, lambda n: bar.advance(task, n))
+    model = None if cv else rel.load_model(settings)
+    if model is not None:
+        rel.check_embedder(model, embedder)
+        if settings.relevance_threshold is not None:
+            model.threshold = settings.relevance_threshold
+    res = rel.evaluate(ex, emb, model, None, folds)
+    t = Table("approach", "precision", "recall", "F1", "label-2 recall", "n")
+    for name, m in res.items():
+        t.add_row(name, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", f"{m['recall_label2']:.3f}",
+                  str(m["n"]))
+    out.print(t)
+
+
+@app.command()
+def classify(
+    input: Annotated[Path | None, typer.Option("--input", help="JSONL with id, title, abstract per line")] = None,
+    output: Annotated[Path | None, typer.Option("--output", help="JSONL: id, relevant, score, topics")] = None,
+    date: DateOpt = None,
+) -> None:
+    """Score papers: a JSONL file (--input/--output), or an announcement day in the store (--date)."""
+    from digest.relevance import stage as rel
+    from digest.relevance.embed import make_embedder
+
+    settings = load_settings()
+    if input is not None:
+        if output is None:
+            raise DigestError("--input needs --output")
+        with open(input, encoding="utf-8") as f:
+            items = rel.read_input_jsonl(f)
+        model = rel.load_model(settings)
+        embedder = make_embedder(settings)
+        with progress_bar() as bar:
+            task = bar.add_task("classifying", total=len(items))
+            res = rel.score_papers(items, model, embedder, None, settings.relevance_threshold,
+                                   lambda n: bar.advance(task, n), explain=False)
+        tmp = output.with_name(output.name + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            for line in rel.classify_rows(items, res):
+                f.write(line + "\n")
+        tmp.replace(output)
+        err.print(f"{len(items)} papers scored, {sum(r.relevant for r in res)} relevant → {output}")
+        return
+    if date is None:
+        raise DigestError("give --input/--output or --date")
+    store = Store(settings.db_url)
+    papers_ = store.papers_of_day(date.date())
+    if not papers_:
+        raise DigestError(f"no papers announced on {date.date()} in the store: run `digest fetch` first")
+    with progress_bar() as bar:
+        task = bar.add_task("classifying", total=len(papers_))
+        res = rel.classify_day(papers_, settings, store, lambda n: bar.advance(task, n))
+    out.print(f"{date.date()}: {len(res)} papers, {sum(r.relevant for r in res)} relevant")
+
+
 def main() -> None:
     try:
         app()
@@ -143,7 +255,3 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
-
-
-def _unused(_: Path) -> None:  # pragma: no cover - keeps Path import for later commands
-    pass

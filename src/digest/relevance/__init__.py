@@ -1,0 +1,1 @@
+"""Relevance: embedders + a per-topic classifier (train / predict / eval / explain)."""
