@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml constraints.txt
 .PHONY: install run test lint check screenshot bench
 install: $(STAMP)
 
-run: $(STAMP)  ## today's cs.CV announcement → digest in output/
+run: $(STAMP)  ## fetch today's cs.CV announcement into the store (the full digest lands with the render/pipeline issues)
 	DO_NOT_TRACK=1 PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/digest run
 
 lint: $(STAMP)

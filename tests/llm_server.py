@@ -92,7 +92,9 @@ def _handler(state: LLMState) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             if self.path.rstrip("/").endswith("/models"):
-                self._json(200, {"object": "list", "data": [{"id": "fake-model", "object": "model", "owned_by": "test"}]})
+                self._json(
+                    200, {"object": "list", "data": [{"id": "fake-model", "object": "model", "owned_by": "test"}]}
+                )
             else:
                 self._json(404, {"error": {"message": "not found"}})
 
@@ -119,8 +121,15 @@ def _handler(state: LLMState) -> type[BaseHTTPRequestHandler]:
             for i, t in enumerate(inputs):
                 h = hashlib.sha256(t.encode()).digest()
                 data.append({"object": "embedding", "index": i, "embedding": [b / 255 - 0.5 for b in h[:16]]})
-            self._json(200, {"object": "list", "data": data, "model": req.get("model"),
-                             "usage": {"prompt_tokens": 1, "total_tokens": 1}})
+            self._json(
+                200,
+                {
+                    "object": "list",
+                    "data": data,
+                    "model": req.get("model"),
+                    "usage": {"prompt_tokens": 1, "total_tokens": 1},
+                },
+            )
 
         def _chat(self, req: dict[str, Any]) -> None:
             user = next((m["content"] for m in req["messages"] if m["role"] == "user"), "")
@@ -133,7 +142,15 @@ def _handler(state: LLMState) -> type[BaseHTTPRequestHandler]:
                 time.sleep(5)
             fmt = (req.get("response_format") or {}).get("type")
             if state.reject_json_schema and fmt == "json_schema":
-                self._json(400, {"error": {"message": "response_format json_schema is not supported", "type": "invalid_request_error"}})
+                self._json(
+                    400,
+                    {
+                        "error": {
+                            "message": "response_format json_schema is not supported",
+                            "type": "invalid_request_error",
+                        }
+                    },
+                )
                 return
             if "429" in modes:
                 self._json(429, {"error": {"message": "rate limited"}}, {"Retry-After": "0.2"})
@@ -145,12 +162,23 @@ def _handler(state: LLMState) -> type[BaseHTTPRequestHandler]:
             if "invalid_json" in modes:
                 content = "Sure! Here is the summary: {tldr_en: oops"
             prompt_chars = sum(len(m["content"]) for m in req["messages"])
-            self._json(200, {
-                "id": "chatcmpl-local", "object": "chat.completion", "created": int(time.time()), "model": req.get("model"),
-                "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
-                "usage": {"prompt_tokens": prompt_chars // 4, "completion_tokens": len(content) // 2,
-                          "total_tokens": prompt_chars // 4 + len(content) // 2},
-            })
+            self._json(
+                200,
+                {
+                    "id": "chatcmpl-local",
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": req.get("model"),
+                    "choices": [
+                        {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}
+                    ],
+                    "usage": {
+                        "prompt_tokens": prompt_chars // 4,
+                        "completion_tokens": len(content) // 2,
+                        "total_tokens": prompt_chars // 4 + len(content) // 2,
+                    },
+                },
+            )
 
     return H
 

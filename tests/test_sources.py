@@ -154,7 +154,10 @@ def test_api_gives_up_naming_the_day(arxiv_state: ArxivState, settings: Settings
 
 @pytest.mark.parametrize(
     "name",
-    [*sorted(p.name for p in shared_path("feeds", "api-new-format").glob("*testing_s0_m100*")), "james-akl__xiv__arxiv_response.xml"],
+    [
+        *sorted(p.name for p in shared_path("feeds", "api-new-format").glob("*testing_s0_m100*")),
+        "james-akl__xiv__arxiv_response.xml",
+    ],
 )
 def test_recorded_api_responses_parse(name: str, settings: Settings, arxiv_url: str) -> None:
     folder = "api-legacy-format" if name.startswith("james-akl") else "api-new-format"

@@ -151,14 +151,19 @@ def train(
     corp = rel.read_corpus(corpus)
     ex, missing = rel.build_examples(labs, corp, store)
     if missing:
-        err.print(f"{len(missing)} labelled ids not found in the corpus or the store (skipped): "
-                  + ", ".join(missing[:10]) + (" …" if len(missing) > 10 else ""))
+        err.print(
+            f"{len(missing)} labelled ids not found in the corpus or the store (skipped): "
+            + ", ".join(missing[:10])
+            + (" …" if len(missing) > 10 else "")
+        )
     extra, reports = rel.reading_list_examples(reading_list or [], corp, store)
     known = {e.id for e in ex}
     extra = [e for e in extra if e.id not in known]
     for r in reports:
-        err.print(f"{r.path.name}: {r.items} items, {len(r.resolved)} resolved, {len(r.unresolved)} unresolved"
-                  + (f" (e.g. {', '.join(r.unresolved[:3])})" if r.unresolved else ""))
+        err.print(
+            f"{r.path.name}: {r.items} items, {len(r.resolved)} resolved, {len(r.unresolved)} unresolved"
+            + (f" (e.g. {', '.join(r.unresolved[:3])})" if r.unresolved else "")
+        )
     embedder = make_embedder(settings)
     with progress_bar() as bar:
         task = bar.add_task(f"embedding ({embedder.name})", total=len(ex) + len(extra))
@@ -167,17 +172,23 @@ def train(
     model = rel.train(ex, emb, embedder.name, extra=extra, extra_emb=extra_emb, folds=folds)
     model.save(output)
     cv = model.card["cv"]
-    out.print(f"model → {output}: {folds}-fold CV F1 {cv['f1']:.3f} (P {cv['precision']:.3f}, R {cv['recall']:.3f}, "
-              f"label-2 recall {cv['recall_label2']:.3f}) at threshold {cv['threshold']:.3f}; "
-              f"{len(extra)} reading-list positives added")
+    out.print(
+        f"model → {output}: {folds}-fold CV F1 {cv['f1']:.3f} (P {cv['precision']:.3f}, R {cv['recall']:.3f}, "
+        f"label-2 recall {cv['recall_label2']:.3f}) at threshold {cv['threshold']:.3f}; "
+        f"{len(extra)} reading-list positives added"
+    )
 
 
 @app.command("eval")
 def eval_(
     labels: Annotated[Path, typer.Option(help="JSONL of {id, label, topics}")],
     corpus: Annotated[Path | None, typer.Option(help="JSONL(.gz) of papers")] = None,
-    cv: Annotated[bool, typer.Option(help="k-fold CV of the training procedure (for training labels) "
-                                     "instead of scoring with the current model")] = False,
+    cv: Annotated[
+        bool,
+        typer.Option(
+            help="k-fold CV of the training procedure (for training labels) instead of scoring with the current model"
+        ),
+    ] = False,
     folds: int = 5,
 ) -> None:
     """Precision / recall / F1 (label ≥ 1 vs 0), label-2 recall, per topic; keyword and TF-IDF baselines too."""
@@ -200,8 +211,14 @@ def eval_(
     res = rel.evaluate(ex, emb, model, None, folds)
     t = Table("approach", "precision", "recall", "F1", "label-2 recall", "n")
     for name, m in res.items():
-        t.add_row(name, f"{m['precision']:.3f}", f"{m['recall']:.3f}", f"{m['f1']:.3f}", f"{m['recall_label2']:.3f}",
-                  str(m["n"]))
+        t.add_row(
+            name,
+            f"{m['precision']:.3f}",
+            f"{m['recall']:.3f}",
+            f"{m['f1']:.3f}",
+            f"{m['recall_label2']:.3f}",
+            str(m["n"]),
+        )
     out.print(t)
 
 
@@ -225,8 +242,15 @@ def classify(
         embedder = make_embedder(settings)
         with progress_bar() as bar:
             task = bar.add_task("classifying", total=len(items))
-            res = rel.score_papers(items, model, embedder, None, settings.relevance_threshold,
-                                   lambda n: bar.advance(task, n), explain=False)
+            res = rel.score_papers(
+                items,
+                model,
+                embedder,
+                None,
+                settings.relevance_threshold,
+                lambda n: bar.advance(task, n),
+                explain=False,
+            )
         tmp = output.with_name(output.name + ".tmp")
         with open(tmp, "w", encoding="utf-8") as f:
             for line in rel.classify_rows(items, res):

@@ -56,10 +56,14 @@ class ChatCaller:
 
     def _create(self, messages: list[dict[str, str]], mode: str, timeout: float) -> Any:
         fmt: dict[str, Any] = schema() if mode == "json_schema" else {"type": "json_object"}
-        return self.client.with_options(timeout=timeout).chat.completions.create(
-            model=self.settings.llm_model, messages=messages,  # type: ignore[arg-type]
-            response_format=fmt,  # type: ignore[arg-type]
-            temperature=0.2, extra_body=self.settings.llm_extra_body or None)
+        kwargs: dict[str, Any] = {
+            "model": self.settings.llm_model,
+            "messages": messages,
+            "response_format": fmt,
+            "temperature": 0.2,
+            "extra_body": self.settings.llm_extra_body or None,
+        }
+        return self.client.with_options(timeout=timeout).chat.completions.create(**kwargs)
 
     def call(self, messages: list[dict[str, str]], deadline: float, paper_id: str) -> Answer:
         s = self.settings
@@ -77,10 +81,15 @@ class ChatCaller:
                     log.info("endpoint rejected json_schema (%s); using json_object", exc.status_code)
                     self.mode = "json_object"
                     continue
-                raise LLMError(f"the LLM endpoint rejected the request for {paper_id}: {_short(exc)}", paper_id) from None
+                raise LLMError(
+                    f"the LLM endpoint rejected the request for {paper_id}: {_short(exc)}", paper_id
+                ) from None
             except (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError) as exc:
-                raise LLMError(f"LLM endpoint refused ({exc.status_code}): check DIGEST_LLM_API_KEY, "
-                               f"DIGEST_LLM_MODEL and DIGEST_LLM_BASE_URL", paper_id) from None
+                raise LLMError(
+                    f"LLM endpoint refused ({exc.status_code}): check DIGEST_LLM_API_KEY, "
+                    f"DIGEST_LLM_MODEL and DIGEST_LLM_BASE_URL",
+                    paper_id,
+                ) from None
             except openai.APIStatusError as exc:
                 last = f"HTTP {exc.status_code}"
                 wait = _retry_after(exc.response.headers) if exc.response is not None else None
@@ -101,8 +110,11 @@ class ChatCaller:
             except ValidationError as exc:
                 errs = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'answer'}: {e['msg']}" for e in exc.errors()[:4])
                 return Answer(None, raw, tin, tout, f"answer is not the JSON object asked for ({errs})")
-        raise LLMError(f"no answer for {paper_id} after {s.llm_max_tries} tries or the {s.llm_deadline:g}s "
-                       f"deadline ({last or 'deadline'})", paper_id)
+        raise LLMError(
+            f"no answer for {paper_id} after {s.llm_max_tries} tries or the {s.llm_deadline:g}s "
+            f"deadline ({last or 'deadline'})",
+            paper_id,
+        )
 
     def _sleep(self, wait: float, deadline: float, attempt: int, why: str) -> None:
         wait = min(wait + random.uniform(0, 0.05 * max(wait, 0.01)), max(0.0, deadline - time.monotonic()))

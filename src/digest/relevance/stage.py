@@ -42,12 +42,21 @@ def load_model(settings: Settings) -> RelevanceModel:
 
 def check_embedder(model: RelevanceModel, embedder: Embedder) -> None:
     if model.embedder != embedder.name:
-        raise ModelError(f"the relevance model was trained on {model.embedder!r} embeddings but the embedder is "
-                         f"{embedder.name!r}: retrain with `digest train` or set DIGEST_EMBEDDER back")
+        raise ModelError(
+            f"the relevance model was trained on {model.embedder!r} embeddings but the embedder is "
+            f"{embedder.name!r}: retrain with `digest train` or set DIGEST_EMBEDDER back"
+        )
 
 
-def score_papers(papers: Sequence[Paper], model: RelevanceModel, embedder: Embedder, store: Store | None,
-                 threshold: float | None = None, tick: Tick | None = None, explain: bool = True) -> list[Relevance]:
+def score_papers(
+    papers: Sequence[Paper],
+    model: RelevanceModel,
+    embedder: Embedder,
+    store: Store | None,
+    threshold: float | None = None,
+    tick: Tick | None = None,
+    explain: bool = True,
+) -> list[Relevance]:
     """Relevance of each paper, in order (embeddings cached in ``store`` when given)."""
     check_embedder(model, embedder)
     if not papers:
@@ -59,14 +68,27 @@ def score_papers(papers: Sequence[Paper], model: RelevanceModel, embedder: Embed
     out = []
     for p, s, nb in zip(papers, scores, neigh, strict=True):
         score = float(np.clip(s.max(), 0.0, 1.0))
-        out.append(Relevance(id=p.id, version=p.version, score=round(score, 6), relevant=score >= thr,
-                             topics={t: round(float(v), 6) for t, v in zip(model.topics, s, strict=True)},
-                             neighbours=nb, model=model.name))
+        out.append(
+            Relevance(
+                id=p.id,
+                version=p.version,
+                score=round(score, 6),
+                relevant=score >= thr,
+                topics={t: round(float(v), 6) for t, v in zip(model.topics, s, strict=True)},
+                neighbours=nb,
+                model=model.name,
+            )
+        )
     return out
 
 
-def classify_day(papers: Sequence[Paper], settings: Settings, store: Store, tick: Tick | None = None,
-                 embedder: Embedder | None = None) -> list[Relevance]:
+def classify_day(
+    papers: Sequence[Paper],
+    settings: Settings,
+    store: Store,
+    tick: Tick | None = None,
+    embedder: Embedder | None = None,
+) -> list[Relevance]:
     model = load_model(settings)
     rel = score_papers(papers, model, embedder or make_embedder(settings), store, settings.relevance_threshold, tick)
     store.save_relevance(rel)
@@ -98,8 +120,7 @@ def read_input_jsonl(f: TextIO) -> list[Paper]:
 
 def classify_rows(papers: Sequence[Paper], rel: Sequence[Relevance]) -> Iterator[str]:
     for p, r in zip(papers, rel, strict=True):
-        yield json.dumps({"id": p.id, "relevant": r.relevant, "score": r.score, "topics": r.topics},
-                         ensure_ascii=False)
+        yield json.dumps({"id": p.id, "relevant": r.relevant, "score": r.score, "topics": r.topics}, ensure_ascii=False)
 
 
 # --- training data ----------------------------------------------------------------------------
@@ -140,8 +161,14 @@ def read_corpus(path: Path | None) -> dict[str, Paper]:
                 v = int(str(o.get("version") or 1).lstrip("v"))
             except ValueError:
                 v = 1
-            out[o["id"]] = Paper(id=o["id"], version=v, title=o["title"], abstract=o["abstract"],
-                                 categories=o.get("categories") or [], authors=o.get("authors") or [])
+            out[o["id"]] = Paper(
+                id=o["id"],
+                version=v,
+                title=o["title"],
+                abstract=o["abstract"],
+                categories=o.get("categories") or [],
+                authors=o.get("authors") or [],
+            )
     return out
 
 
@@ -162,8 +189,11 @@ class ReadingListReport:
     unresolved: list[str]
 
 
-def reading_list_examples(paths: Sequence[Path], corpus: dict[str, Paper], store: Store | None,
-                          ) -> tuple[list[Example], list[ReadingListReport]]:
+def reading_list_examples(
+    paths: Sequence[Path],
+    corpus: dict[str, Paper],
+    store: Store | None,
+) -> tuple[list[Example], list[ReadingListReport]]:
     by_title = {normalise_title(p.title): p for p in corpus.values()}
     examples: list[Example] = []
     reports = []
@@ -185,11 +215,16 @@ def reading_list_examples(paths: Sequence[Path], corpus: dict[str, Paper], store
     return examples, reports
 
 
-def build_examples(labels: list[Label], corpus: dict[str, Paper], store: Store | None) -> tuple[list[Example], list[str]]:
+def build_examples(
+    labels: list[Label], corpus: dict[str, Paper], store: Store | None
+) -> tuple[list[Example], list[str]]:
     papers = resolve_papers([lab.id for lab in labels], corpus, store)
     missing = [lab.id for lab in labels if lab.id not in papers]
-    ex = [Example(lab.id, papers[lab.id].version, papers[lab.id].title, papers[lab.id].abstract, lab.label, lab.topics)
-          for lab in labels if lab.id in papers]
+    ex = [
+        Example(lab.id, papers[lab.id].version, papers[lab.id].title, papers[lab.id].abstract, lab.label, lab.topics)
+        for lab in labels
+        if lab.id in papers
+    ]
     return ex, missing
 
 
@@ -198,8 +233,15 @@ def embed_examples(ex: Sequence[Example], embedder: Embedder, store: Store | Non
     return embed_papers(papers, embedder, store, progress=tick)
 
 
-def train(ex: list[Example], emb: np.ndarray, embedder_name: str, params: Params | None = None,
-          extra: list[Example] | None = None, extra_emb: np.ndarray | None = None, folds: int = 5) -> RelevanceModel:
+def train(
+    ex: list[Example],
+    emb: np.ndarray,
+    embedder_name: str,
+    params: Params | None = None,
+    extra: list[Example] | None = None,
+    extra_emb: np.ndarray | None = None,
+    folds: int = 5,
+) -> RelevanceModel:
     """Fit on labels (+ reading-list positives); threshold and card from k-fold CV on the labels."""
     params = params or Params()
     y = np.array([e.label for e in ex])
@@ -214,8 +256,9 @@ def train(ex: list[Example], emb: np.ndarray, embedder_name: str, params: Params
     return model
 
 
-def evaluate(ex: list[Example], emb: np.ndarray, model: RelevanceModel | None, cv_params: Params | None,
-             folds: int = 5) -> dict[str, dict[str, Any]]:
+def evaluate(
+    ex: list[Example], emb: np.ndarray, model: RelevanceModel | None, cv_params: Params | None, folds: int = 5
+) -> dict[str, dict[str, Any]]:
     """Metrics of the model (held-out labels) or of k-fold CV (training labels), plus baselines."""
     y = np.array([e.label for e in ex])
     out: dict[str, dict[str, Any]] = {}
