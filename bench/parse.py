@@ -12,11 +12,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import arxiv._feed as arxiv_feed  # noqa: E402
+import arxiv._feed as arxiv_feed
+from tests.arxiv_server import atom_entry, atom_feed, rss_feed
+from tests.shared import corpus, corpus_by_day
 
-from digest.sources import api, rss  # noqa: E402
-from tests.arxiv_server import atom_entry, atom_feed, rss_feed  # noqa: E402
-from tests.shared import corpus, corpus_by_day  # noqa: E402
+from digest.sources import api, rss
 
 
 def best(fn, repeat: int = 5) -> float:  # type: ignore[no-untyped-def]
