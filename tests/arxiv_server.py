@@ -29,6 +29,7 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from digest.sources.calendar import submission_window
+from tests.http_helpers import serve_http
 from tests.shared import corpus, corpus_by_day, shared_path
 
 
@@ -237,15 +238,8 @@ def _handler(state: ArxivState) -> type[BaseHTTPRequestHandler]:
 @contextmanager
 def serve_arxiv(state: ArxivState) -> Iterator[str]:
     """Start the server on a free 127.0.0.1 port; yields its base URL."""
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
-    httpd.daemon_threads = True
-    t = threading.Thread(target=httpd.serve_forever, daemon=True)
-    t.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serve_http(_handler(state)) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def main() -> None:

@@ -19,8 +19,10 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.http_helpers import serve_http
 
 LATEX = re.compile(r"(?<!\\)\$[^$]+?(?<!\\)\$")
 NUM = re.compile(r"\d+(?:\.\d+)?")
@@ -185,16 +187,8 @@ def _handler(state: LLMState) -> type[BaseHTTPRequestHandler]:
 
 @contextmanager
 def serve_llm(state: LLMState, port: int = 0) -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(state))
-    httpd.daemon_threads = True
-    httpd.request_queue_size = 128
-    t = threading.Thread(target=httpd.serve_forever, daemon=True)
-    t.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serve_http(_handler(state), port) as bound:
+        yield f"http://127.0.0.1:{bound}/v1"
 
 
 def main() -> None:
