@@ -232,3 +232,24 @@ def test_validation_catches_each_problem() -> None:
     assert any("prompt text" in e for e in validate(leaked, p.title, p.abstract))
     short = good.model_copy(update={"abstract_zh": good.abstract_zh[:20]})
     assert any("length" in e or "lacks" in e for e in validate(short, p.title, p.abstract))
+
+
+def test_summarize_cli_ids_then_cached(
+    lsettings: Settings, store: Store, llm: tuple[LLMState, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.conftest import run_cli
+
+    papers = real_papers(3)
+    store.upsert_papers(papers, source="api")
+    monkeypatch.setenv("DIGEST_LLM_BASE_URL", llm[1])
+    monkeypatch.setenv("DIGEST_LLM_API_KEY", SECRET)
+    code, stdout, _ = run_cli("summarize", "--ids", ",".join(p.id + "v1" for p in papers))
+    assert code == 0, stdout
+    assert "papers 3, cached 0, called 3, fallback 0, failed 0" in stdout
+    n = llm[0].requests
+    code, stdout, _ = run_cli("summarize", "--ids", papers[0].id, "--ids", papers[1].id)
+    assert code == 0 and "papers 2, cached 2, called 0" in stdout
+    assert llm[0].requests == n
+    assert SECRET not in stdout
+    code, _, msg = run_cli("summarize", "--ids", "2999.99999")
+    assert code == 1 and "not in the store: 2999.99999" in msg

@@ -270,6 +270,71 @@ def classify(
     out.print(f"{date.date()}: {len(res)} papers, {sum(r.relevant for r in res)} relevant")
 
 
+def _relevant_of_day(day: dt.date, settings: Settings, store: Store) -> list[Any]:
+    """The day's relevant papers, classifying first where the store has no decision yet."""
+    from digest.relevance import stage as rel
+
+    papers_ = store.papers_of_day(day)
+    if not papers_:
+        raise DigestError(f"no papers announced on {day} in the store: run `digest fetch` (or `digest run`) first")
+    known = store.get_relevance([(p.id, p.version) for p in papers_])
+    if len(known) < len(papers_):
+        with progress_bar() as bar:
+            task = bar.add_task("classifying", total=len(papers_))
+            res = rel.classify_day(papers_, settings, store, lambda n: bar.advance(task, n))
+        known = {(r.id, r.version): r for r in res}
+    return [p for p in papers_ if (r := known.get((p.id, p.version))) is not None and r.relevant]
+
+
+@app.command()
+def summarize(
+    date: DateOpt = None,
+    ids: Annotated[
+        list[str] | None, typer.Option("--ids", help="arXiv ids already in the store (repeat or comma-separate)")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="ignore cached summaries and call again")] = False,
+) -> None:
+    """Summarise papers in English and Chinese: a day's relevant papers (--date) or given ids (--ids).
+
+    Cached summaries are reused (0 calls); failed ones are retried. Ends with one line: papers, cached,
+    called, fallback, failed, tokens in/out, cost.
+    """
+    from digest.llm.summarize import summarise
+
+    settings, store = _ctx()
+    if ids:
+        from digest.text import split_id
+
+        try:
+            wanted = [split_id(i.strip())[0] for x in ids for i in x.split(",") if i.strip()]
+        except ValueError as exc:
+            raise DigestError(f"--ids: {exc}") from None
+        items = store.get_papers(wanted)
+        found = {p.id for p in items}
+        missing = [i for i in wanted if i not in found]
+        if missing:
+            raise DigestError(f"not in the store: {', '.join(missing)} (fetch them first with `digest fetch`)")
+    elif date is not None:
+        items = _relevant_of_day(date.date(), settings, store)
+        if not items:
+            out.print(f"{date.date()}: no relevant papers, nothing to summarise")
+            return
+    else:
+        raise DigestError("give --date D or --ids ID[,ID…]")
+    if not settings.llm_base_url:
+        err.print(
+            "no LLM endpoint configured (DIGEST_LLM_BASE_URL): using the offline fallback (first sentence + "
+            f"{'Google translation' if settings.translate_fallback == 'google' else 'no translation'})"
+        )
+    with progress_bar() as bar:
+        task = bar.add_task(
+            f"summarising ({settings.llm_model if settings.llm_base_url else 'offline'})", total=len(items)
+        )
+        _res, stats = summarise(items, settings, store, tick=lambda _s: bar.advance(task), force=force)
+    backends = ", ".join(f"{k} {v}" for k, v in sorted(stats.backends.items()))
+    out.print(f"{stats.line()} [{backends}]")
+
+
 def main() -> None:
     try:
         app()

@@ -32,8 +32,13 @@ def make_client(settings: Settings) -> OpenAI:
 
 
 def schema() -> dict[str, Any]:
-    s = SummaryFields.model_json_schema()
-    s["additionalProperties"] = False
+    names = list(SummaryFields.model_fields)
+    s = {  # minimal: the field meanings are in the system prompt, so the schema adds few prompt tokens
+        "type": "object",
+        "properties": {n: {"type": "string"} for n in names},
+        "required": names,
+        "additionalProperties": False,
+    }
     return {"type": "json_schema", "json_schema": {"name": "digest_summary", "strict": True, "schema": s}}
 
 

