@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from digest.config import Settings
+from digest.models import Paper
+from digest.store import Store
 
 from digest.relevance.model import RelevanceModel
 from digest.relevance.readinglist import parse_reading_list
 from tests.conftest import run_cli
-from tests.shared import corpus, shared_path
+from tests.shared import corpus, corpus_by_day, shared_path
 
 
 def test_classify_contract(tmp_path: Path, env: dict[str, str]) -> None:
@@ -54,3 +59,39 @@ def test_reading_lists_parse(name: str) -> None:
     import re
 
     assert set(ids) == set(re.findall(r"(?:arxiv\.org/(?:abs|pdf)/|arXiv:\s?)(\d{4}\.\d{4,5})", text, re.I))
+
+
+class CountingEmbedder:
+    """Wraps the real local embedder and counts the texts it is asked to embed."""
+
+    def __init__(self) -> None:
+        from digest.relevance.embed import LocalMiniLM
+
+        self.inner = LocalMiniLM()
+        self.name = self.inner.name
+        self.texts = 0
+
+    def embed(self, texts: Any) -> Any:
+        self.texts += len(texts)
+        return self.inner.embed(texts)
+
+
+def test_classify_day_caches_embeddings_and_stores_explanations(settings: Settings, store: Store) -> None:
+    from digest.relevance.stage import classify_day
+
+    day = corpus_by_day()["2026-06-02"]
+    papers = [Paper(id=p["id"], version=1, title=p["title"], abstract=p["abstract"]) for p in day[:60]]
+    emb = CountingEmbedder()
+    first = classify_day(papers, settings, store, embedder=emb)
+    assert emb.texts == 60
+    second = classify_day(papers, settings, store, embedder=emb)
+    assert emb.texts == 60, "second run must read every embedding from the store"
+    assert [r.score for r in first] == [r.score for r in second]
+    stored = store.get_relevance([(p.id, p.version) for p in papers])
+    assert len(stored) == 60
+    kept = [r for r in stored.values() if r.relevant]
+    assert kept, "a real cs.CV day has relevant papers"
+    for r in kept:
+        assert len(r.neighbours) == 3 and set(r.topics) == {"clip", "editing"}
+        sims = [n.similarity for n in r.neighbours]
+        assert sims == sorted(sims, reverse=True) and all(0 < s <= 1 for s in sims) and all(n.title for n in r.neighbours)
