@@ -10,10 +10,9 @@ import pytest
 
 from digest.config import Settings
 from digest.models import Paper
-from digest.store import Store
-
 from digest.relevance.model import RelevanceModel
 from digest.relevance.readinglist import parse_reading_list
+from digest.store import Store
 from tests.conftest import run_cli
 from tests.shared import corpus, corpus_by_day, shared_path
 

@@ -335,6 +335,93 @@ def summarize(
     out.print(f"{stats.line()} [{backends}]")
 
 
+EXIT = {"ok": 0, "no_announcement": 0, "partial": 3, "failed": 1}
+
+
+def _stage_progress(bar: Progress) -> Any:
+    tasks: dict[str, Any] = {}
+
+    def progress(stage: str, advance: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(stage, total=total)
+        bar.advance(tasks[stage], advance)
+
+    return progress
+
+
+@app.command()
+def run(
+    date: DateOpt = None,
+    date_from: FromOpt = None,
+    date_to: ToOpt = None,
+    resend: Annotated[bool, typer.Option(help="email the subscribers again even if already sent")] = False,
+) -> None:
+    """The whole job: fetch → classify → summarise → render → email, for today or given days.
+
+    Without options: today's announcement from the RSS feed. --date D: one announcement day (from the
+    store if ingested, else the RSS feed if it carries D, else reconstructed from the arXiv API).
+    --from/--to: every weekday in the range. Safe to re-run: finished work is never redone or re-sent.
+    Exit status: 0 ok or no announcement, 1 failed (alarm), 3 partial (e.g. email failed).
+    """
+    from digest.pipeline import RunContext, run_day, run_range
+
+    settings, store = _ctx()
+    if (date_from is None) != (date_to is None):
+        raise DigestError("give both --from and --to (or --date)")
+    if date is not None and date_from is not None:
+        raise DigestError("give --date or --from/--to, not both")
+    with progress_bar() as bar:
+        ctx = RunContext(settings, store, progress=_stage_progress(bar), resend=resend)
+        if date_from is not None and date_to is not None:
+            reports = run_range(date_from.date(), date_to.date(), ctx)
+        else:
+            reports = [run_day(_d(date), ctx)]
+    for r in reports:
+        out.print(r.line(), highlight=False, soft_wrap=True)
+        if r.files:
+            out.print(f"  wrote: {', '.join(r.files)}", highlight=False, soft_wrap=True)
+    if len(reports) > 1:
+        by: dict[str, int] = {}
+        for r in reports:
+            by[r.status.value] = by.get(r.status.value, 0) + 1
+        out.print(f"{len(reports)} days: " + ", ".join(f"{k} {v}" for k, v in sorted(by.items())), highlight=False)
+    if not reports:
+        out.print("no weekday in that range: nothing to do")
+    code = max((EXIT[r.status.value] for r in reports), default=0)
+    if code:
+        worst = next(r for r in reports if EXIT[r.status.value] == code)
+        err.print(f"[red]{worst.status.value}:[/red] {worst.date}: {worst.reason}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code)
+
+
+@app.command()
+def render(
+    date: Annotated[dt.datetime, typer.Option("--date", formats=["%Y-%m-%d"], help="announcement day")],
+    email: Annotated[
+        bool, typer.Option(help="email the digest to DIGEST_EMAIL_TO (when DIGEST_SMTP_HOST is set)")
+    ] = True,
+    resend: Annotated[bool, typer.Option(help="email again even if already sent")] = False,
+) -> None:
+    """(Re)build a day's Markdown + HTML, the index and the feeds from the store, then email it once."""
+    from digest.deliver import deliver_day
+    from digest.render import render_day
+
+    settings, store = _ctx()
+    day = date.date()
+    if not store.papers_of_day(day):
+        raise DigestError(f"no papers announced on {day} in the store: run `digest run --date {day}` first")
+    res = render_day(day, settings, store)
+    changed = ", ".join(res.written) if res.written else "none (already up to date)"
+    extra = f"; empty day: {res.empty_day}" if res.empty_day else ""
+    out.print(f"{day}: {res.entries} entries; files changed: {changed}{extra}", highlight=False, soft_wrap=True)
+    if email and res.digest is not None:
+        d = deliver_day(res.digest, settings, store, resend=resend)
+        out.print(f"email: {d.status}", highlight=False)
+        if d.failed:
+            err.print("email failed: " + "; ".join(f"{k}: {v}" for k, v in d.failed.items()), highlight=False)
+            raise typer.Exit(3)
+
+
 def main() -> None:
     try:
         app()

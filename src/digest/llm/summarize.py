@@ -33,6 +33,7 @@ class SummaryStats:
     papers: int = 0
     cached: int = 0
     called: int = 0  # papers that needed at least one LLM request
+    called_ok: int = 0  # … of which the LLM's answer was accepted
     requests: int = 0
     ok: int = 0
     fallback: int = 0
@@ -179,6 +180,7 @@ def summarise(
         results[i] = s
         stats.requests += nreq
         stats.called += 1 if nreq else 0
+        stats.called_ok += 1 if nreq and s.status == SummaryStatus.ok else 0
         stats.tokens_in += s.tokens_in
         stats.tokens_out += s.tokens_out
         stats.cost += s.cost
