@@ -422,6 +422,37 @@ def render(
             raise typer.Exit(3)
 
 
+@app.command()
+def serve(
+    register_only: Annotated[
+        bool, typer.Option(help="register the deployments with the Prefect server and exit (no runner)")
+    ] = False,
+) -> None:
+    """Serve the Prefect deployments: 'daily-digest/daily' on DIGEST_SCHEDULE_CRON in DIGEST_TIMEZONE, and
+    'backfill/backfill'. Needs a Prefect server (schedules never fire on the ephemeral one):
+    `prefect server start --host 127.0.0.1` and PREFECT_API_URL=http://127.0.0.1:4200/api.
+    """
+    if not os.environ.get("PREFECT_API_URL"):
+        raise DigestError(
+            "PREFECT_API_URL is not set: start a server (`prefect server start --host 127.0.0.1`) and export "
+            "PREFECT_API_URL=http://127.0.0.1:4200/api — schedules do not fire on Prefect's ephemeral server"
+        )
+    from flows.daily import deployments
+    from prefect import serve as prefect_serve
+
+    settings = load_settings()
+    deps = deployments(settings)
+    if register_only:
+        for d in deps:
+            d.apply()
+        out.print(
+            f"registered daily-digest/daily (cron '{settings.schedule_cron}' {settings.timezone}) and "
+            "backfill/backfill with the Prefect server"
+        )
+        return
+    prefect_serve(*deps)
+
+
 def main() -> None:
     try:
         app()

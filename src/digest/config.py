@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     db_url: str = Field("sqlite:///data/digest.db", description="SQLAlchemy URL of the store")
     output_dir: Path = Field(Path("output"), description="where digests are written")
     timezone: str = Field("America/New_York", description="timezone of arXiv announcements / the schedule")
+    schedule_cron: str = Field(
+        "30 0 * * 1-5", description="cron of the daily deployment, in DIGEST_TIMEZONE (RSS updates at 00:00 ET Mon–Fri)"
+    )
 
     # --- relevance -----------------------------------------------------------------------
     embedder: Literal["local", "openai"] = Field("local", description="embedding backend")

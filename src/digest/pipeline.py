@@ -21,7 +21,7 @@ from digest.errors import AlarmError, DigestError, FetchError
 from digest.llm.summarize import SummaryStats, summarise
 from digest.models import Paper, RunReport, RunStatus
 from digest.relevance.stage import classify_day
-from digest.render import render_day
+from digest.render import RenderResult, render_day
 from digest.sources.calendar import is_announcement_weekday, weekdays
 from digest.store import Store, UpsertCounts
 
@@ -85,25 +85,44 @@ def ingest_day(day: dt.date, ctx: RunContext, report: RunReport) -> list[Paper]:
 
 def run_day(day: dt.date | None, ctx: RunContext) -> RunReport:
     """One announcement day end to end (``None`` = today's RSS announcement). Never raises: the report says."""
-    store = ctx.store
-    t0 = time.perf_counter()
-    report = RunReport(date=day)
-    run_id = store.start_run("day", day)
+    report, run_id = begin(day, ctx)
     try:
-        _run_day(day, ctx, report)
-    except AlarmError as exc:
+        papers = stage_fetch(day, ctx, report)
+        if papers:
+            relevant = stage_classify(papers, ctx, report)
+            stats = stage_summarise(relevant, ctx, report)
+            res = stage_render(ctx, report)
+            stage_deliver(res, stats, ctx, report)
+    except Exception as exc:
+        fail(report, exc)
+    return end_run(report, run_id, ctx)
+
+
+# --- the stages, each callable alone (the Prefect flow wraps each one in a task) ------------------
+def begin(day: dt.date | None, ctx: RunContext) -> tuple[RunReport, int]:
+    report = RunReport(date=day)
+    report.stage_seconds["_t0"] = time.perf_counter()
+    return report, ctx.store.start_run("day", day)
+
+
+def fail(report: RunReport, exc: BaseException) -> None:
+    """Record why the run failed (alarms and known errors in one line; anything else with its type)."""
+    if isinstance(exc, DigestError):
         report.status, report.reason = RunStatus.failed, str(exc)
-    except DigestError as exc:
-        report.status, report.reason = RunStatus.failed, str(exc)
-    except Exception as exc:  # a bug or an OS error (disk full, permissions): record it, do not lose the report
-        log.exception("run of %s crashed", day)
+    else:  # a bug or an OS error (disk full, permissions): record it, do not lose the report
+        log.error("run of %s crashed", report.date, exc_info=exc)
         report.status, report.reason = RunStatus.failed, f"{exc.__class__.__name__}: {exc}"
+
+
+def end_run(report: RunReport, run_id: int, ctx: RunContext) -> RunReport:
+    t0 = report.stage_seconds.pop("_t0", time.perf_counter())
     report.duration_s = round(time.perf_counter() - t0, 3)
-    store.finish_run(run_id, report)
+    ctx.store.finish_run(run_id, report)
     return report
 
 
-def _run_day(day: dt.date | None, ctx: RunContext, report: RunReport) -> None:
+def stage_fetch(day: dt.date | None, ctx: RunContext, report: RunReport) -> list[Paper]:
+    """The day's papers ([] when there is nothing to do; the report says why)."""
     settings, store = ctx.settings, ctx.store
     with _timed(report, "fetch"):
         if day is None:
@@ -113,36 +132,53 @@ def _run_day(day: dt.date | None, ctx: RunContext, report: RunReport) -> None:
             report.date = day = got
             if got is None:
                 report.status, report.reason = RunStatus.no_announcement, "the RSS feed has no announcement today"
-                return
+                return []
             papers = store.papers_of_day(got)
         elif not is_announcement_weekday(day):
             report.status, report.reason = RunStatus.no_announcement, f"{day:%A}: arXiv announces Monday–Friday"
-            return
+            return []
         else:
             papers = ingest_day(day, ctx, report)
-    assert day is not None
     report.fetched = len(papers)
     if not papers:
         report.status, report.reason = RunStatus.no_announcement, f"no announcement for {day} (holiday?)"
-        report.empty_day = render_empty(day, ctx, report)
-        return
+        stage_render(ctx, report)  # DIGEST_EMPTY_DAY: skip, or a short note (never over an existing digest)
+    return papers
+
+
+def stage_classify(papers: list[Paper], ctx: RunContext, report: RunReport) -> list[Paper]:
     with _timed(report, "classify"):
-        rel = classify_day(papers, settings, store, lambda n: ctx.tick("classify", n, len(papers)))
+        rel = classify_day(papers, ctx.settings, ctx.store, lambda n: ctx.tick("classify", n, len(papers)))
     relevant = [p for p, r in zip(papers, rel, strict=True) if r.relevant]
     report.relevant = len(relevant)
+    return relevant
+
+
+def stage_summarise(relevant: list[Paper], ctx: RunContext, report: RunReport) -> SummaryStats:
     with _timed(report, "summarise"):
         _summaries, stats = summarise(
-            relevant, settings, store, tick=lambda _s: ctx.tick("summarise", 1, len(relevant))
+            relevant, ctx.settings, ctx.store, tick=lambda _s: ctx.tick("summarise", 1, len(relevant))
         )
     _add_stats(report, stats)
+    return stats
+
+
+def stage_render(ctx: RunContext, report: RunReport) -> RenderResult:
+    assert report.date is not None
     with _timed(report, "render"):
-        res = render_day(day, settings, store)
-    report.files = sorted(res.written)
+        res = render_day(report.date, ctx.settings, ctx.store)
+    report.files = sorted(set(report.files) | set(res.written))
     report.empty_day = res.empty_day
+    return res
+
+
+def stage_deliver(res: RenderResult, stats: SummaryStats, ctx: RunContext, report: RunReport) -> None:
+    """Email (unless the day is in alarm), then raise :class:`AlarmError` if the day must count as failed."""
+    settings = ctx.settings
     alarm = _alarm(report, stats, bool(settings.llm_base_url))
     with _timed(report, "deliver"):
         if res.digest is not None and not alarm:
-            dres = deliver_day(res.digest, settings, store, resend=ctx.resend)
+            dres = deliver_day(res.digest, settings, ctx.store, resend=ctx.resend)
             report.emails_sent = len(dres.sent)
             report.email_status = dres.status
             if dres.failed:
@@ -150,17 +186,10 @@ def _run_day(day: dt.date | None, ctx: RunContext, report: RunReport) -> None:
                 report.reason = "email failed: " + "; ".join(f"{k}: {v}" for k, v in sorted(dres.failed.items()))[:400]
     if alarm:
         raise AlarmError(alarm)
-    if not relevant and not report.reason:
-        report.reason = f"no relevant papers among {len(papers)} (DIGEST_EMPTY_DAY={settings.empty_day})"
-    if not settings.llm_base_url and relevant and not report.reason:
+    if not report.relevant and not report.reason:
+        report.reason = f"no relevant papers among {report.fetched} (DIGEST_EMPTY_DAY={settings.empty_day})"
+    if not settings.llm_base_url and report.relevant and not report.reason:
         report.reason = "no LLM endpoint (DIGEST_LLM_BASE_URL): offline fallback summaries"
-
-
-def render_empty(day: dt.date, ctx: RunContext, report: RunReport) -> str:
-    with _timed(report, "render"):
-        res = render_day(day, ctx.settings, ctx.store)
-    report.files = sorted(res.written)
-    return res.empty_day
 
 
 def _add_stats(report: RunReport, stats: SummaryStats) -> None:
@@ -177,10 +206,10 @@ def _add_stats(report: RunReport, stats: SummaryStats) -> None:
 
 def _alarm(report: RunReport, stats: SummaryStats, llm: bool) -> str:
     """Why this day must count as failed, or ''."""
-    if report.relevant and report.summarised == 0:
-        return f"{report.fetched} papers fetched, {report.relevant} relevant, none summarised ({stats.failed} failed)"
     if llm and stats.called and stats.called_ok == 0:
         return f"every LLM call failed ({stats.called} papers; see `digest runs`)"
+    if report.relevant and report.summarised == 0:
+        return f"{report.fetched} papers fetched, {report.relevant} relevant, none summarised ({stats.failed} failed)"
     return ""
 
 

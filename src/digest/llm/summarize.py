@@ -111,6 +111,7 @@ def summarise_one(
     tin = tout = requests = 0
     errors: list[str] = []
     for attempt in range(2):  # the call, then one repair call quoting the validation errors
+        requests += 1  # a call, answered or not (the caller's own HTTP retries are inside it)
         try:
             ans = caller.call(
                 prompts.messages(paper.title, paper.abstract, errors if attempt else None), deadline, paper.id
@@ -118,7 +119,6 @@ def summarise_one(
         except LLMError as exc:
             errors = [str(exc)]
             break
-        requests += 1
         tin += ans.tokens_in
         tout += ans.tokens_out
         errors = [ans.error] if ans.fields is None else validate(ans.fields, paper.title, paper.abstract)
