@@ -21,7 +21,7 @@ RUN useradd --create-home --uid 10001 digest \
  && chown -R digest:digest /app
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
-USER digest
+USER 10001:10001
 VOLUME ["/app/data", "/app/output"]
 ENTRYPOINT ["digest"]
 CMD ["run"]

@@ -13,12 +13,13 @@ $(STAMP): pyproject.toml constraints.txt
 .PHONY: install run test lint check screenshot bench
 install: $(STAMP)
 
-run: $(STAMP)  ## fetch today's cs.CV announcement into the store (the full digest lands with the render/pipeline issues)
+run: $(STAMP)  ## today's cs.CV announcement → digest in output/ (offline defaults; see README)
 	DO_NOT_TRACK=1 PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/digest run
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests flows bench
 	$(BIN)/mypy
+	$(BIN)/hadolint Dockerfile
 
 test: lint  ## ruff, mypy and the test suite
 	DO_NOT_TRACK=1 PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/pytest -q
@@ -28,5 +29,9 @@ check: test
 screenshot: $(STAMP)  ## render a replayed day and screenshot its HTML with headless Chromium
 	$(BIN)/python bench/screenshot.py
 
-bench: $(STAMP)
+bench: $(STAMP)  ## every benchmark (minutes); figures go to docs/BENCHMARKS.md
 	$(BIN)/python bench/parse.py
+	$(BIN)/python bench/relevance.py
+	$(BIN)/python bench/llm_throughput.py
+	$(BIN)/python bench/bilingual.py --fake
+	$(BIN)/python bench/e2e.py

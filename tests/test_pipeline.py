@@ -63,7 +63,7 @@ def test_run_real_day_end_to_end_then_rerun_is_free(
     report = store.last_runs(1)[0]["report"]
     assert report["relevant"] == n and report["summarised"] == n and report["emails_sent"] == 2
     assert report["status"] == "ok" and report["tokens_in"] > 0 and report["cost"] > 0
-    assert set(report["stage_seconds"]) == {"fetch", "classify", "summarise", "render", "deliver"}
+    assert set(report["stage_seconds"]) == {"fetch", "embed", "classify", "summarise", "render", "deliver"}
     for blob in [*files.values(), json.dumps(store.last_runs(5), default=str).encode(), stdout.encode()]:
         assert SECRET.encode() not in blob and b"smtp-SECRET-pw" not in blob
     # second run: no LLM request, no email, byte-identical files

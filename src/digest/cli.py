@@ -390,7 +390,9 @@ def run(
     code = max((EXIT[r.status.value] for r in reports), default=0)
     if code:
         worst = next(r for r in reports if EXIT[r.status.value] == code)
-        err.print(f"[red]{worst.status.value}:[/red] {worst.date}: {worst.reason}", highlight=False, soft_wrap=True)
+        err.print(
+            f"[red]{worst.status.value}:[/red] {worst.date or 'today'}: {worst.reason}", highlight=False, soft_wrap=True
+        )
         raise typer.Exit(code)
 
 

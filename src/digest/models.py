@@ -179,7 +179,7 @@ class RunReport(BaseModel):
     stage_seconds: dict[str, float] = Field(default_factory=dict)
 
     def line(self) -> str:
-        day = self.date.isoformat() if self.date else "-"
+        day = self.date.isoformat() if self.date else "today"
         return (
             f"{day} {self.status.value}: fetched {self.fetched}, new {self.new}, relevant {self.relevant}, "
             f"summarised {self.summarised} (cached {self.cached}, fallback {self.fallback}, failed {self.failed}), "

@@ -20,6 +20,7 @@ from digest.deliver import deliver_day
 from digest.errors import AlarmError, DigestError, FetchError
 from digest.llm.summarize import SummaryStats, summarise
 from digest.models import Paper, RunReport, RunStatus
+from digest.relevance.embed import embed_papers, make_embedder
 from digest.relevance.stage import classify_day
 from digest.render import RenderResult, render_day
 from digest.sources.calendar import is_announcement_weekday, weekdays
@@ -147,8 +148,11 @@ def stage_fetch(day: dt.date | None, ctx: RunContext, report: RunReport) -> list
 
 
 def stage_classify(papers: list[Paper], ctx: RunContext, report: RunReport) -> list[Paper]:
+    embedder = make_embedder(ctx.settings)
+    with _timed(report, "embed"):  # cached in the store: the classifier below reads them back
+        embed_papers(papers, embedder, ctx.store, progress=lambda n: ctx.tick("embed", n, len(papers)))
     with _timed(report, "classify"):
-        rel = classify_day(papers, ctx.settings, ctx.store, lambda n: ctx.tick("classify", n, len(papers)))
+        rel = classify_day(papers, ctx.settings, ctx.store, embedder=embedder)
     relevant = [p for p, r in zip(papers, rel, strict=True) if r.relevant]
     report.relevant = len(relevant)
     return relevant

@@ -71,6 +71,12 @@ def http_get(url: str, settings: Settings, client: httpx.Client | None = None) -
                 last = f"timed out after {settings.arxiv_timeout:g}s"
             except httpx.TransportError as exc:
                 last = f"cannot connect ({exc.__class__.__name__}: {exc})"
+                if _unresolvable(exc):  # no DNS (offline machine, typo in the URL): retrying cannot help
+                    raise FetchError(
+                        f"arXiv feed {url}: cannot resolve the host ({exc}); offline? point DIGEST_ARXIV_RSS_URL "
+                        "at a mirror or the replay server (see README)",
+                        url=url,
+                    ) from None
             if attempt < settings.arxiv_max_tries:
                 log.warning(
                     "GET %s: %s; retrying in %.1fs (try %d/%d)", url, last, wait, attempt, settings.arxiv_max_tries
@@ -85,6 +91,11 @@ def http_get(url: str, settings: Settings, client: httpx.Client | None = None) -
     finally:
         if own:
             client.close()
+
+
+def _unresolvable(exc: BaseException) -> bool:
+    text = str(exc)
+    return any(m in text for m in ("Name or service not known", "nodename nor servname", "No address associated"))
 
 
 def _announced(feed: Any) -> dt.date | None:
