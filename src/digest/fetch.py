@@ -63,6 +63,8 @@ def fetch_announcement_via_api(
     in_window = [
         p for p in got if p.published is not None and start <= p.published < end and p.announce_type in ("new", "cross")
     ]
-    counts = store.upsert_papers(got, source="api")
+    counts = store.upsert_papers(in_window, source="api")  # the day's own papers: what the report counts
+    keep = {p.id for p in in_window}
+    store.upsert_papers([p for p in got if p.id not in keep], source="api")  # neighbours' papers, stored too
     store.record_day(day, "announced" if in_window else "no_announcement", "api", len(in_window))
     return in_window, counts

@@ -184,5 +184,6 @@ class RunReport(BaseModel):
             f"{day} {self.status.value}: fetched {self.fetched}, new {self.new}, relevant {self.relevant}, "
             f"summarised {self.summarised} (cached {self.cached}, fallback {self.fallback}, failed {self.failed}), "
             f"emails {self.emails_sent}, tokens {self.tokens_in}/{self.tokens_out}, cost ${self.cost:.4f}"
+            + (f" [{', '.join(f'{k} {v}' for k, v in sorted(self.backends.items()))}]" if self.backends else "")
             + (f" — {self.reason}" if self.reason else "")
         )
