@@ -56,6 +56,9 @@ def deliver_task(res: RenderResult, stats: SummaryStats, ctx: pipeline.RunContex
     pipeline.stage_deliver(res, stats, ctx, report)
 
 
+TASKS = pipeline.Stages(fetch_task, classify_task, summarise_task, render_task, deliver_task)
+
+
 def _context(settings: Settings | None = None) -> pipeline.RunContext:
     s = settings or load_settings()
     return pipeline.RunContext(s, Store(s.db_url))
@@ -70,17 +73,7 @@ def digest_day(day: dt.date | None = None) -> RunReport:
     """One announcement day: fetch → classify → summarise → render → deliver. Fails on an alarm."""
     log = get_run_logger()
     ctx = _context()
-    report, run_id = pipeline.begin(day, ctx)
-    try:
-        papers = fetch_task(day, ctx, report)
-        if papers:
-            relevant = classify_task(papers, ctx, report)
-            stats = summarise_task(relevant, ctx, report)
-            res = render_task(ctx, report)
-            deliver_task(res, stats, ctx, report)
-    except Exception as exc:
-        pipeline.fail(report, exc)
-    pipeline.end_run(report, run_id, ctx)
+    report = pipeline.run_day(day, ctx, TASKS)
     ctx.store.close()
     log.info(report.line())
     if report.status == RunStatus.failed:

@@ -410,8 +410,11 @@ def render(
 
     settings, store = _ctx()
     day = date.date()
-    if not store.papers_of_day(day):
+    day_papers = store.papers_of_day(day)
+    if not day_papers:
         raise DigestError(f"no papers announced on {day} in the store: run `digest run --date {day}` first")
+    if not store.get_relevance([(p.id, p.version) for p in day_papers]):
+        raise DigestError(f"the papers of {day} are not classified yet: run `digest classify --date {day}` first")
     res = render_day(day, settings, store)
     changed = ", ".join(res.written) if res.written else "none (already up to date)"
     extra = f"; empty day: {res.empty_day}" if res.empty_day else ""

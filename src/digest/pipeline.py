@@ -84,16 +84,28 @@ def ingest_day(day: dt.date, ctx: RunContext, report: RunReport) -> list[Paper]:
     return papers
 
 
-def run_day(day: dt.date | None, ctx: RunContext) -> RunReport:
+@dataclass(frozen=True)
+class Stages:
+    """The stage functions a day runs through; the Prefect flow passes task-wrapped versions of the same."""
+
+    fetch: Callable[[dt.date | None, RunContext, RunReport], list[Paper]]
+    classify: Callable[[list[Paper], RunContext, RunReport], list[Paper]]
+    summarise: Callable[[list[Paper], RunContext, RunReport], SummaryStats]
+    render: Callable[[RunContext, RunReport], RenderResult]
+    deliver: Callable[[RenderResult, SummaryStats, RunContext, RunReport], None]
+
+
+def run_day(day: dt.date | None, ctx: RunContext, stages: Stages | None = None) -> RunReport:
     """One announcement day end to end (``None`` = today's RSS announcement). Never raises: the report says."""
+    st = stages or PLAIN
     report, run_id = begin(day, ctx)
     try:
-        papers = stage_fetch(day, ctx, report)
+        papers = st.fetch(day, ctx, report)
         if papers:
-            relevant = stage_classify(papers, ctx, report)
-            stats = stage_summarise(relevant, ctx, report)
-            res = stage_render(ctx, report)
-            stage_deliver(res, stats, ctx, report)
+            relevant = st.classify(papers, ctx, report)
+            stats = st.summarise(relevant, ctx, report)
+            res = st.render(ctx, report)
+            st.deliver(res, stats, ctx, report)
     except Exception as exc:
         fail(report, exc)
     return end_run(report, run_id, ctx)
@@ -215,6 +227,9 @@ def _alarm(report: RunReport, stats: SummaryStats, llm: bool) -> str:
     if report.relevant and report.summarised == 0:
         return f"{report.fetched} papers fetched, {report.relevant} relevant, none summarised ({stats.failed} failed)"
     return ""
+
+
+PLAIN = Stages(stage_fetch, stage_classify, stage_summarise, stage_render, stage_deliver)
 
 
 def run_range(start: dt.date, end: dt.date, ctx: RunContext) -> list[RunReport]:
