@@ -253,3 +253,32 @@ def test_summarize_cli_ids_then_cached(
     assert SECRET not in stdout
     code, _, msg = run_cli("summarize", "--ids", "2999.99999")
     assert code == 1 and "not in the store: 2999.99999" in msg
+
+
+def test_translator_breaker_fails_fast_after_repeated_failures() -> None:
+    from digest.llm.fallback import with_breaker
+
+    calls = []
+
+    def offline(text: str) -> str:
+        calls.append(text)
+        raise OSError("Name or service not known")
+
+    tr = with_breaker(offline, limit=3)
+    for _ in range(6):
+        with pytest.raises(Exception, match="Name or service|unavailable"):
+            tr("Some text.")
+    assert len(calls) == 3
+
+    ok_after = iter([OSError("blip"), "中文"])
+
+    def flaky(text: str) -> str:
+        r = next(ok_after)
+        if isinstance(r, Exception):
+            raise r
+        return r
+
+    tr2 = with_breaker(flaky, limit=2)
+    with pytest.raises(OSError):
+        tr2("x")
+    assert tr2("x") == "中文"  # a success resets the count

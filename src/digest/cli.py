@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from digest.config import Settings, load_settings
 from digest.errors import DigestError
@@ -28,8 +29,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True)
-out = Console()
+err = Console(stderr=True, markup=False, highlight=False)  # our text may contain [brackets]
+out = Console(markup=False, highlight=False)
 
 DateOpt = Annotated[dt.datetime | None, typer.Option("--date", formats=["%Y-%m-%d"], help="announcement day")]
 FromOpt = Annotated[dt.datetime | None, typer.Option("--from", formats=["%Y-%m-%d"], help="first day of a range")]
@@ -332,7 +333,7 @@ def summarize(
         )
         _res, stats = summarise(items, settings, store, tick=lambda _s: bar.advance(task), force=force)
     backends = ", ".join(f"{k} {v}" for k, v in sorted(stats.backends.items()))
-    out.print(f"{stats.line()} [{backends}]")
+    out.print(f"{stats.line()} [{backends}]", markup=False, highlight=False)
 
 
 EXIT = {"ok": 0, "no_announcement": 0, "partial": 3, "failed": 1}
@@ -377,7 +378,7 @@ def run(
         else:
             reports = [run_day(_d(date), ctx)]
     for r in reports:
-        out.print(r.line(), highlight=False, soft_wrap=True)
+        out.print(r.line(), markup=False, highlight=False, soft_wrap=True)
         if r.files:
             out.print(f"  wrote: {', '.join(r.files)}", highlight=False, soft_wrap=True)
     if len(reports) > 1:
@@ -391,7 +392,8 @@ def run(
     if code:
         worst = next(r for r in reports if EXIT[r.status.value] == code)
         err.print(
-            f"[red]{worst.status.value}:[/red] {worst.date or 'today'}: {worst.reason}", highlight=False, soft_wrap=True
+            Text.assemble((f"{worst.status.value}:", "red"), f" {worst.date or 'today'}: {worst.reason}"),
+            soft_wrap=True,
         )
         raise typer.Exit(code)
 
@@ -462,7 +464,7 @@ def main() -> None:
     try:
         app()
     except DigestError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        err.print(Text.assemble(("error:", "red"), f" {exc}"), soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:
         err.print("interrupted")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import re
+import threading
 from collections.abc import Callable
 
 _SENT = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\[$\\])")
@@ -65,4 +66,28 @@ def google_translator(timeout: float) -> Translate:
             parts.append(res)
         return "".join(parts)
 
-    return translate
+    return with_breaker(translate)
+
+
+def with_breaker(translate: Translate, limit: int = 3) -> Translate:
+    """Stop calling a translator after ``limit`` consecutive failures (offline: fail fast, not once per paper)."""
+    fails = [0]
+    last = [""]
+    lock = threading.Lock()
+
+    def guarded(text: str) -> str:
+        with lock:
+            if fails[0] >= limit:
+                raise ConnectionError(f"translator unavailable ({limit} failures in a row; last: {last[0]})")
+        try:
+            res = translate(text)
+        except Exception as exc:
+            with lock:
+                fails[0] += 1
+                last[0] = f"{exc.__class__.__name__}: {str(exc)[:120]}"
+            raise
+        with lock:
+            fails[0] = 0
+        return res
+
+    return guarded

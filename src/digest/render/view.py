@@ -56,11 +56,15 @@ def entry_view(e: DigestEntry) -> EntryView:
     tldr_zh = one_line(s.tldr_zh) if s and s.tldr_zh else ""
     abstract_zh = one_line(s.abstract_zh) if s and s.abstract_zh else ""
     tldr_en = one_line(s.tldr_en) if s and s.tldr_en else ""
-    reason = one_line(s.reason)[:300] if s else "not summarised yet"
-    if not abstract_zh:
-        note = f"⚠ 中文摘要暂缺，请阅读下方英文摘要（Chinese summary unavailable: {reason or status}）"
-    elif s is not None and s.status == SummaryStatus.fallback:
-        note = f"机器翻译（LLM unavailable — {s.backend}: {reason}）" if reason else f"机器翻译（{s.backend}）"
+    reason = _short_reason(s.reason) if s else ""
+    if s is None:
+        note = "⚠ 尚未生成摘要，请阅读下方英文摘要（not summarised yet）"
+    elif not abstract_zh and s.status == SummaryStatus.failed:
+        note = f"⚠ 摘要生成失败，请阅读下方英文摘要（summary failed: {reason or 'unknown'}）"
+    elif not abstract_zh:
+        note = f"⚠ 中文暂缺，请阅读下方英文摘要（{reason or 'no translation available'}）"
+    elif s.status == SummaryStatus.fallback:
+        note = f"机器翻译（machine translation, {s.backend}: {reason}）" if reason else f"机器翻译（{s.backend}）"
     else:
         note = ""
     return EntryView(
@@ -82,6 +86,12 @@ def entry_view(e: DigestEntry) -> EntryView:
         why=[(one_line(nb.title), nb.similarity) for nb in (r.neighbours if r else [])],
         cross=p.announce_type == "cross",
     )
+
+
+def _short_reason(reason: str) -> str:
+    """The first clause of a stored reason, without exception details (the store keeps the whole text)."""
+    parts = [re.sub(r"\s*\(.*$", "", p).strip() for p in one_line(reason).split(";")]
+    return "; ".join(p for p in parts if p)[:160]
 
 
 def views(d: Digest) -> list[EntryView]:
