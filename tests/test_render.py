@@ -264,3 +264,22 @@ def test_tls_mode_defaults_by_port(settings: Settings) -> None:
     assert settings.model_copy(update={"smtp_port": 465, "smtp_tls": "none"}).smtp_tls_mode == "none"
 
 
+
+
+def test_render_cli_emails_once_and_is_idempotent(
+    rendered: tuple[Settings, Store, list[Paper]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, _store, _ = rendered
+    out = settings.output_dir
+    with serve_smtp() as (box, port):
+        monkeypatch.setenv("DIGEST_SMTP_HOST", "127.0.0.1")
+        monkeypatch.setenv("DIGEST_SMTP_PORT", str(port))
+        monkeypatch.setenv("DIGEST_EMAIL_TO", "x@example.org,y@example.org")
+        code, stdout, _ = run_cli("render", "--date", REAL_DAY)
+        assert code == 0 and "email: sent 2" in stdout and len(box.messages) == 2
+        before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+        code, stdout, _ = run_cli("render", "--date", REAL_DAY)
+        assert code == 0 and "already sent 2" in stdout and len(box.messages) == 2
+        assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+        code, _, msg = run_cli("render", "--date", "2026-06-09")
+        assert code == 1 and "no papers announced on 2026-06-09" in msg
