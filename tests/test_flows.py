@@ -153,3 +153,21 @@ def test_real_prefect_server_accepts_the_scheduled_deployment(tmp_path: Path) ->
             server.wait(timeout=20)
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
+
+
+def test_smtp_outage_is_partial_then_rerun_delivers(
+    local: tuple[LLMState, Mailbox, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    llm, box, out = local
+    good_port = os.environ["DIGEST_SMTP_PORT"]
+    monkeypatch.setenv("DIGEST_SMTP_PORT", str(free_port()))  # nobody listens: the SMTP server is "down"
+    code, stdout, stderr = run_cli("run", "--date", SMALL_DAY)
+    n = len(corpus_by_day()[SMALL_DAY])
+    assert code == 3, stdout + stderr
+    assert "partial" in stdout and "email failed" in stdout and llm.requests == n
+    assert (out / "2026/06/2026-06-25.md").is_file()  # the digest is written regardless
+    files = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    monkeypatch.setenv("DIGEST_SMTP_PORT", good_port)
+    code, stdout, _ = run_cli("run", "--date", SMALL_DAY)
+    assert code == 0 and "emails 1" in stdout and len(box.messages) == 1 and llm.requests == n
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == files
