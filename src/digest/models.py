@@ -180,10 +180,11 @@ class RunReport(BaseModel):
 
     def line(self) -> str:
         day = self.date.isoformat() if self.date else "today"
+        email_note = f" ({self.email_status})" if self.email_status and not self.emails_sent else ""
         return (
             f"{day} {self.status.value}: fetched {self.fetched}, new {self.new}, relevant {self.relevant}, "
             f"summarised {self.summarised} (cached {self.cached}, fallback {self.fallback}, failed {self.failed}), "
-            f"emails {self.emails_sent}, tokens {self.tokens_in}/{self.tokens_out}, cost ${self.cost:.4f}"
+            f"emails {self.emails_sent}{email_note}, tokens {self.tokens_in}/{self.tokens_out}, cost ${self.cost:.4f}"
             + (f" [{', '.join(f'{k} {v}' for k, v in sorted(self.backends.items()))}]" if self.backends else "")
             + (f" — {self.reason}" if self.reason else "")
         )
