@@ -91,3 +91,23 @@ def test_backfill_with_weekend(
         expected = {p["id"] for p in corpus_by_day()[day]}
         got = {p.id for p in store.papers_of_day(dt.date.fromisoformat(day))}
         assert len(got & expected) >= 0.9 * len(expected), day
+
+
+def test_run_on_weekend_feed_is_no_announcement(arxiv_state: ArxivState, env: dict[str, str]) -> None:
+    arxiv_state.day = dt.date(2026, 6, 6)  # Saturday: an empty channel
+    code, stdout, _ = run_cli("run")
+    assert code == 0 and "no_announcement" in stdout
+    assert not list(Path(env["DIGEST_OUTPUT_DIR"]).rglob("*.md"))
+
+
+def test_run_with_malformed_feed_fails_with_one_line(
+    arxiv_state: ArxivState, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIGEST_ARXIV_TIMEOUT", "30")  # the server's first answer loads the corpus: no timeout retry
+    arxiv_state.day = dt.date.fromisoformat(REAL_DAY)
+    arxiv_state.script = ["malformed"]
+    code, _stdout, stderr = run_cli("run")
+    assert code == 1
+    assert len(stderr.strip().splitlines()) == 1 and stderr.strip().startswith("failed: today:")
+    assert Store(env["DIGEST_DB_URL"]).count_papers() == 0  # nothing half-written
+    assert Store(env["DIGEST_DB_URL"]).last_runs(1)[0]["status"] == "failed"

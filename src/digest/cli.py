@@ -37,14 +37,14 @@ FromOpt = Annotated[dt.datetime | None, typer.Option("--from", formats=["%Y-%m-%
 ToOpt = Annotated[dt.datetime | None, typer.Option("--to", formats=["%Y-%m-%d"], help="last day of a range")]
 
 
-def progress_bar() -> Progress:
+def progress_bar(transient: bool = False) -> Progress:
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=err,
-        transient=False,
+        transient=transient,
     )
 
 
@@ -371,7 +371,7 @@ def run(
         raise DigestError("give both --from and --to (or --date)")
     if date is not None and date_from is not None:
         raise DigestError("give --date or --from/--to, not both")
-    with progress_bar() as bar:
+    with progress_bar(transient=True) as bar:  # bars while working; the report lines stay
         ctx = RunContext(settings, store, progress=_stage_progress(bar), resend=resend)
         if date_from is not None and date_to is not None:
             reports = run_range(date_from.date(), date_to.date(), ctx)
