@@ -61,7 +61,7 @@ def _counts_line(c: UpsertCounts) -> str:
     return f"fetched {c.fetched}, new {c.new}, duplicate {c.duplicate}, replaced {c.replaced}, skipped {c.skipped}"
 
 
-@app.command()
+@app.command(rich_help_panel="Stages")
 def fetch(
     date: DateOpt = None,
     date_from: FromOpt = None,
@@ -100,7 +100,7 @@ def fetch(
     out.print(f"{start}…{end}: {_counts_line(counts)}")
 
 
-@app.command()
+@app.command(rich_help_panel="Stages")
 def papers(
     date: Annotated[dt.datetime, typer.Option("--date", formats=["%Y-%m-%d"], help="announcement day")],
     format: Annotated[str, typer.Option("--format", help="jsonl or table")] = "jsonl",
@@ -127,7 +127,7 @@ def _json_default(o: Any) -> Any:
     return str(o)
 
 
-@app.command()
+@app.command(rich_help_panel="Daily job")
 def runs(n: int = 10) -> None:
     """Show the last run reports stored."""
     _settings, store = _ctx()
@@ -135,7 +135,7 @@ def runs(n: int = 10) -> None:
         out.print(json.dumps(r, default=_json_default, ensure_ascii=False))
 
 
-@app.command()
+@app.command(rich_help_panel="Relevance model")
 def train(
     labels: Annotated[Path, typer.Option(help="JSONL of {id, label 0/1/2, topics}")],
     corpus: Annotated[Path | None, typer.Option(help="JSONL(.gz) of papers (id, title, abstract)")] = None,
@@ -180,7 +180,7 @@ def train(
     )
 
 
-@app.command("eval")
+@app.command("eval", rich_help_panel="Relevance model")
 def eval_(
     labels: Annotated[Path, typer.Option(help="JSONL of {id, label, topics}")],
     corpus: Annotated[Path | None, typer.Option(help="JSONL(.gz) of papers")] = None,
@@ -223,7 +223,7 @@ def eval_(
     out.print(t)
 
 
-@app.command()
+@app.command(rich_help_panel="Stages")
 def classify(
     input: Annotated[Path | None, typer.Option("--input", help="JSONL with id, title, abstract per line")] = None,
     output: Annotated[Path | None, typer.Option("--output", help="JSONL: id, relevant, score, topics")] = None,
@@ -287,7 +287,7 @@ def _relevant_of_day(day: dt.date, settings: Settings, store: Store) -> list[Any
     return [p for p in papers_ if (r := known.get((p.id, p.version))) is not None and r.relevant]
 
 
-@app.command()
+@app.command(rich_help_panel="Stages")
 def summarize(
     date: DateOpt = None,
     ids: Annotated[
@@ -350,7 +350,7 @@ def _stage_progress(bar: Progress) -> Any:
     return progress
 
 
-@app.command()
+@app.command(rich_help_panel="Daily job")
 def run(
     date: DateOpt = None,
     date_from: FromOpt = None,
@@ -398,7 +398,7 @@ def run(
         raise typer.Exit(code)
 
 
-@app.command()
+@app.command(rich_help_panel="Stages")
 def render(
     date: Annotated[dt.datetime, typer.Option("--date", formats=["%Y-%m-%d"], help="announcement day")],
     email: Annotated[
@@ -429,7 +429,7 @@ def render(
             raise typer.Exit(3)
 
 
-@app.command()
+@app.command(rich_help_panel="Daily job")
 def serve(
     register_only: Annotated[
         bool, typer.Option(help="register the deployments with the Prefect server and exit (no runner)")
