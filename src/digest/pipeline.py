@@ -98,7 +98,9 @@ class Stages:
 def run_day(day: dt.date | None, ctx: RunContext, stages: Stages | None = None) -> RunReport:
     """One announcement day end to end (``None`` = today's RSS announcement). Never raises: the report says."""
     st = stages or PLAIN
-    report, run_id = begin(day, ctx)
+    t0 = time.perf_counter()
+    report = RunReport(date=day)
+    run_id = ctx.store.start_run("day", day)
     try:
         papers = st.fetch(day, ctx, report)
         if papers:
@@ -108,16 +110,12 @@ def run_day(day: dt.date | None, ctx: RunContext, stages: Stages | None = None) 
             st.deliver(res, stats, ctx, report)
     except Exception as exc:
         fail(report, exc)
-    return end_run(report, run_id, ctx)
+    report.duration_s = round(time.perf_counter() - t0, 3)
+    ctx.store.finish_run(run_id, report)
+    return report
 
 
 # --- the stages, each callable alone (the Prefect flow wraps each one in a task) ------------------
-def begin(day: dt.date | None, ctx: RunContext) -> tuple[RunReport, int]:
-    report = RunReport(date=day)
-    report.stage_seconds["_t0"] = time.perf_counter()
-    return report, ctx.store.start_run("day", day)
-
-
 def fail(report: RunReport, exc: BaseException) -> None:
     """Record why the run failed (alarms and known errors in one line; anything else with its type)."""
     if isinstance(exc, DigestError):
@@ -125,13 +123,6 @@ def fail(report: RunReport, exc: BaseException) -> None:
     else:  # a bug or an OS error (disk full, permissions): record it, do not lose the report
         log.error("run of %s crashed", report.date, exc_info=exc)
         report.status, report.reason = RunStatus.failed, f"{exc.__class__.__name__}: {exc}"
-
-
-def end_run(report: RunReport, run_id: int, ctx: RunContext) -> RunReport:
-    t0 = report.stage_seconds.pop("_t0", time.perf_counter())
-    report.duration_s = round(time.perf_counter() - t0, 3)
-    ctx.store.finish_run(run_id, report)
-    return report
 
 
 def stage_fetch(day: dt.date | None, ctx: RunContext, report: RunReport) -> list[Paper]:
