@@ -283,3 +283,18 @@ def test_render_cli_emails_once_and_is_idempotent(
         assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
         code, _, msg = run_cli("render", "--date", "2026-06-09")
         assert code == 1 and "no papers announced on 2026-06-09" in msg
+
+
+def test_feed_covers_only_the_last_feed_days(settings: Settings, store: Store) -> None:
+    papers = populate(store, n=3, hostile=False, failed=0)
+    old_day = DAY - dt.timedelta(days=20)
+    old = Paper(id="2605.00001", version=1, title="An old CLIP paper", abstract="CLIP, twenty days earlier.")
+    store.upsert_papers([old], source="rss", announced=old_day)
+    store.save_relevance([Relevance(id=old.id, version=1, score=0.9, relevant=True, topics={"clip": 0.9})])
+    s = settings.model_copy(update={"feed_days": 14})
+    render_day(old_day, s, store)
+    render_day(DAY, s, store)
+    ids = {e.id for e in feedparser.parse((s.output_dir / "feed.xml").read_bytes()).entries}
+    assert ids == {p.id for p in papers}
+    index = (s.output_dir / "index.html").read_text(encoding="utf-8")
+    assert index.index("2026-06-02") < index.index(old_day.isoformat())  # newest first, both listed

@@ -48,23 +48,17 @@ def render_day(day: dt.date, settings: Settings, store: Store) -> RenderResult:
     return res
 
 
-def render_site(settings: Settings, store: Store, res: RenderResult | None = None) -> list[str]:
-    """The archive index and the feeds over the last ``DIGEST_FEED_DAYS`` digest days."""
+def render_site(settings: Settings, store: Store, res: RenderResult) -> None:
+    """The archive index and the feeds over the last ``DIGEST_FEED_DAYS`` digest days (recorded in ``res``)."""
     out = Path(settings.output_dir)
     days = store.digest_days()
-    written: list[str] = []
-    target = res or RenderResult(day=dt.date.today(), entries=0)
-    _write(out / "index.html", index_page(days, settings.categories).encode("utf-8"), out, target)
+    _write(out / "index.html", index_page(days, settings.categories).encode("utf-8"), out, res)
     recent = sorted((d for d, _n in days), reverse=True)
-    if recent:
-        horizon = recent[0] - dt.timedelta(days=settings.feed_days - 1)
-        digests = [build_digest(d, store) for d in recent if d >= horizon]
-    else:
-        digests = []
+    horizon = recent[0] - dt.timedelta(days=settings.feed_days - 1) if recent else dt.date.min
+    digests = [build_digest(d, store) for d in recent if d >= horizon]
     rss, atom = feeds(digests, settings.categories, settings.site_url, settings.timezone)
-    _write(out / "feed.xml", rss, out, target)
-    _write(out / "atom.xml", atom, out, target)
-    return written
+    _write(out / "feed.xml", rss, out, res)
+    _write(out / "atom.xml", atom, out, res)
 
 
 def _write(path: Path, data: bytes, root: Path, res: RenderResult) -> None:
