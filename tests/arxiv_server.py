@@ -29,7 +29,7 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from digest.sources.calendar import submission_window
-from tests.http_helpers import serve_http
+from tests.http_helpers import send, serve_http
 from tests.shared import corpus, corpus_by_day, shared_path
 
 
@@ -168,13 +168,7 @@ def _handler(state: ArxivState) -> type[BaseHTTPRequestHandler]:
         def _send(
             self, status: int, body: bytes, ctype: str = "application/xml", headers: dict[str, str] | None = None
         ) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(body)
+            send(self, status, body, ctype, headers)
 
         def do_GET(self) -> None:
             with state.lock:

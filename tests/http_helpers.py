@@ -21,3 +21,16 @@ def serve_http(handler: type[BaseHTTPRequestHandler], port: int = 0) -> Iterator
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def send(
+    handler: BaseHTTPRequestHandler, status: int, body: bytes, ctype: str, headers: dict[str, str] | None = None
+) -> None:
+    """Write one complete response (status, Content-Type, Content-Length, extra headers, body)."""
+    handler.send_response(status)
+    handler.send_header("Content-Type", ctype)
+    handler.send_header("Content-Length", str(len(body)))
+    for k, v in (headers or {}).items():
+        handler.send_header(k, v)
+    handler.end_headers()
+    handler.wfile.write(body)

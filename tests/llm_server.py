@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.http_helpers import serve_http
+from tests.http_helpers import send, serve_http
 
 LATEX = re.compile(r"(?<!\\)\$[^$]+?(?<!\\)\$")
 NUM = re.compile(r"\d+(?:\.\d+)?")
@@ -83,14 +83,7 @@ def _handler(state: LLMState) -> type[BaseHTTPRequestHandler]:
             pass
 
         def _json(self, status: int, obj: Any, headers: dict[str, str] | None = None) -> None:
-            body = json.dumps(obj, ensure_ascii=False).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(body)
+            send(self, status, json.dumps(obj, ensure_ascii=False).encode(), "application/json", headers)
 
         def do_GET(self) -> None:
             if self.path.rstrip("/").endswith("/models"):
