@@ -40,16 +40,22 @@ class DeliveryResult:
         return f"sent {len(self.sent)}, already sent {len(self.already)}"
 
 
-def build_message(d: Digest, settings: Settings, recipient: str) -> EmailMessage:
+def build_message(d: Digest, settings: Settings, recipient: str, bodies: tuple[str, str] | None = None) -> EmailMessage:
+    """One subscriber's message; ``bodies`` = (plain Markdown, HTML), rendered once per day by the caller."""
+    plain, html = bodies or email_bodies(d, settings)
     msg = EmailMessage()
     msg["Subject"] = email_subject(d, settings.categories)
     msg["From"] = settings.email_from
     msg["To"] = recipient
     msg["Date"] = formatdate(localtime=False)
     msg["Message-ID"] = make_msgid(domain=_domain(settings.email_from))
-    msg.set_content(markdown(d, settings.categories), subtype="plain", charset="utf-8")
-    msg.add_alternative(html_page(d, settings.categories, index_href=None), subtype="html", charset="utf-8")
+    msg.set_content(plain, subtype="plain", charset="utf-8")
+    msg.add_alternative(html, subtype="html", charset="utf-8")
     return msg
+
+
+def email_bodies(d: Digest, settings: Settings) -> tuple[str, str]:
+    return markdown(d, settings.categories), html_page(d, settings.categories, index_href=None)
 
 
 def _domain(addr: str) -> str:
@@ -91,6 +97,7 @@ def deliver_day(d: Digest, settings: Settings, store: Store, resend: bool = Fals
     done = set() if resend else store.delivered(d.date)
     todo = [r for r in settings.email_to if r not in done]
     res.already = [r for r in settings.email_to if r in done]
+    bodies = email_bodies(d, settings)
     wait = settings.email_backoff_seconds
     for attempt in range(1, settings.email_max_tries + 1):
         if not todo:
@@ -99,7 +106,7 @@ def deliver_day(d: Digest, settings: Settings, store: Store, resend: bool = Fals
             with _connect(settings) as smtp:
                 for rcpt in list(todo):
                     try:
-                        smtp.send_message(build_message(d, settings, rcpt), to_addrs=[rcpt])
+                        smtp.send_message(build_message(d, settings, rcpt, bodies), to_addrs=[rcpt])
                     except smtplib.SMTPRecipientsRefused as exc:  # permanent for this address: do not retry
                         res.failed[rcpt] = _why(exc)
                         store.record_delivery(d.date, rcpt, "failed", res.failed[rcpt])

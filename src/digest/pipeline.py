@@ -152,10 +152,10 @@ def stage_fetch(day: dt.date | None, ctx: RunContext, report: RunReport) -> list
 
 def stage_classify(papers: list[Paper], ctx: RunContext, report: RunReport) -> list[Paper]:
     embedder = make_embedder(ctx.settings)
-    with _timed(report, "embed"):  # cached in the store: the classifier below reads them back
-        embed_papers(papers, embedder, ctx.store, progress=lambda n: ctx.tick("embed", n, len(papers)))
+    with _timed(report, "embed"):  # only papers not yet in the store's cache are embedded
+        emb = embed_papers(papers, embedder, ctx.store, progress=lambda n: ctx.tick("embed", n, len(papers)))
     with _timed(report, "classify"):
-        rel = classify_day(papers, ctx.settings, ctx.store, embedder=embedder)
+        rel = classify_day(papers, ctx.settings, ctx.store, embedder=embedder, emb=emb)
     relevant = [p for p, r in zip(papers, rel, strict=True) if r.relevant]
     report.relevant = len(relevant)
     return relevant

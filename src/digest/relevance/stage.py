@@ -56,12 +56,14 @@ def score_papers(
     threshold: float | None = None,
     tick: Tick | None = None,
     explain: bool = True,
+    emb: np.ndarray | None = None,
 ) -> list[Relevance]:
-    """Relevance of each paper, in order (embeddings cached in ``store`` when given)."""
+    """Relevance of each paper, in order (embeddings cached in ``store`` when given, or passed in ``emb``)."""
     check_embedder(model, embedder)
     if not papers:
         return []
-    emb = embed_papers(papers, embedder, store, progress=tick)
+    if emb is None:
+        emb = embed_papers(papers, embedder, store, progress=tick)
     scores = model.topic_scores([p.title for p in papers], [p.abstract for p in papers], emb)
     thr = model.threshold if threshold is None else threshold
     neigh = model.neighbours(emb) if explain else [[] for _ in papers]
@@ -88,9 +90,12 @@ def classify_day(
     store: Store,
     tick: Tick | None = None,
     embedder: Embedder | None = None,
+    emb: np.ndarray | None = None,
 ) -> list[Relevance]:
     model = load_model(settings)
-    rel = score_papers(papers, model, embedder or make_embedder(settings), store, settings.relevance_threshold, tick)
+    rel = score_papers(
+        papers, model, embedder or make_embedder(settings), store, settings.relevance_threshold, tick, emb=emb
+    )
     store.save_relevance(rel)
     return rel
 
