@@ -1,81 +1,122 @@
-"""Prefect 3 flows: ``daily-digest`` (today, one day, or a range) and ``backfill`` (a range, one subflow per day).
+"""Prefect 3 flows: ``daily-digest`` (today, one day, or a range), ``backfill``, ``weekly`` and ``retrain``.
 
-Thin: each task wraps one stage function of :mod:`digest.pipeline`; all state lives in our store, so a
-retried or re-run flow never redoes paid work. Retries only where they can help: fetching (network).
-The LLM fan-out is bounded inside the summarise stage (``DIGEST_LLM_CONCURRENCY`` threads), not one
-Prefect task per paper: a task run costs API round trips, and a day has hundreds of papers.
+Thin: each task wraps one stage function of :mod:`digest.pipeline`, with plain serialisable values in and
+out (dates, papers, records), so a task can run in another process. Each process builds its providers
+once (:func:`current_run`). All state lives in our store — it is the cache, so tasks use ``NO_CACHE`` on
+purpose — and a retried or re-run flow never redoes paid work. No task retries: the arXiv, LLM and SMTP
+clients retry inside with backoff (stacking Prefect retries on them multiplied the wait).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
-from typing import cast
+from functools import cache
+from zoneinfo import ZoneInfo
 
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "digest")  # our log records in the run's logs
 
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.deployments.runner import RunnerDeployment
 from prefect.runtime import flow_run
 
-from digest import pipeline
-from digest.config import Settings, load_settings
+from digest import ops, pipeline
+from digest.config import load_settings
 from digest.errors import AlarmError
-from digest.llm.summarize import SummaryStats
-from digest.models import Paper, RunReport, RunStatus
-from digest.render import RenderResult
+from digest.models import (
+    ClassifyResult,
+    DayFetch,
+    DayProgress,
+    DeliveryResult,
+    Paper,
+    RenderResult,
+    RunReport,
+    RunStatus,
+    SummaryStats,
+)
 from digest.sources.calendar import weekdays
-from digest.store import Store
+
+log = logging.getLogger("digest.flows")
 
 
-@task(name="fetch", retries=2, retry_delay_seconds=[10, 60], cache_policy=NO_CACHE)
-def fetch_task(day: dt.date | None, ctx: pipeline.RunContext, report: RunReport) -> list[Paper]:
-    return pipeline.stage_fetch(day, ctx, report)
+@cache
+def current_run() -> pipeline.Run:
+    """This process's providers, built once from the environment (the deployment's job variables)."""
+    from digest.providers import Providers
+
+    ops.check_deployed_environment()
+    settings = load_settings()
+    return pipeline.Run(Providers.from_settings(settings), flow_run_id=str(flow_run.get_id() or "") or None)
+
+
+@task(name="fetch", cache_policy=NO_CACHE)
+def fetch_task(day: dt.date | None) -> DayFetch:
+    return pipeline.fetch_stage(day, current_run())
 
 
 @task(name="classify", cache_policy=NO_CACHE)
-def classify_task(papers: list[Paper], ctx: pipeline.RunContext, report: RunReport) -> list[Paper]:
-    return pipeline.stage_classify(papers, ctx, report)
+def classify_task(papers: list[Paper]) -> ClassifyResult:
+    return pipeline.classify_stage(papers, current_run())
+
+
+@task(name="enrich", cache_policy=NO_CACHE)
+def enrich_task(ids: list[str]) -> int:
+    return pipeline.enrich_stage(ids, current_run())
 
 
 @task(name="summarise", cache_policy=NO_CACHE)
-def summarise_task(relevant: list[Paper], ctx: pipeline.RunContext, report: RunReport) -> SummaryStats:
-    return pipeline.stage_summarise(relevant, ctx, report)
+def summarise_task(papers: list[Paper]) -> SummaryStats:
+    return pipeline.summarise_stage(papers, current_run())
+
+
+@task(name="judge", cache_policy=NO_CACHE)
+def progress_task(day: dt.date) -> DayProgress:
+    return pipeline.progress_stage(day, current_run())
 
 
 @task(name="render", cache_policy=NO_CACHE)
-def render_task(ctx: pipeline.RunContext, report: RunReport) -> RenderResult:
-    return pipeline.stage_render(ctx, report)
+def render_task(day: dt.date) -> RenderResult:
+    return pipeline.render_stage(day, current_run())
 
 
-@task(name="deliver", cache_policy=NO_CACHE)  # SMTP retries with backoff happen inside, per recipient
-def deliver_task(res: RenderResult, stats: SummaryStats, ctx: pipeline.RunContext, report: RunReport) -> None:
-    pipeline.stage_deliver(res, stats, ctx, report)
+@task(name="deliver", cache_policy=NO_CACHE)
+def deliver_task(day: dt.date) -> DeliveryResult:
+    return pipeline.deliver_stage(day, current_run())
 
 
-TASKS = pipeline.Stages(fetch_task, classify_task, summarise_task, render_task, deliver_task)
-
-
-def _context(settings: Settings | None = None) -> pipeline.RunContext:
-    s = settings or load_settings()
-    return pipeline.RunContext(s, Store(s.db_url))
+TASKS = pipeline.Stages(
+    fetch=fetch_task,
+    classify=classify_task,
+    enrich=enrich_task,
+    summarise=summarise_task,
+    progress=progress_task,
+    render=render_task,
+    deliver=deliver_task,
+)
 
 
 def _day_run_name() -> str:
-    return f"digest-{flow_run.parameters.get('day') or 'today'}"
+    day = flow_run.parameters.get("day")
+    return f"digest-{day}" if day else "digest-today"
 
 
 @flow(name="digest-day", flow_run_name=_day_run_name, log_prints=True)
 def digest_day(day: dt.date | None = None) -> RunReport:
     """One announcement day: fetch → classify → summarise → render → deliver. Fails on an alarm."""
-    log = get_run_logger()
-    ctx = _context()
-    report = pipeline.run_day(day, ctx, TASKS)
-    ctx.store.close()
-    log.info(report.line())
+    run = current_run()
+    report = pipeline.run_day(day, run, TASKS)
+    get_run_logger().info(report.line())
+    ops.after_day(run, report)
+    create_markdown_artifact(
+        key=f"digest-{report.date.isoformat() if report.date else 'today'}",
+        markdown=ops.report_markdown(run.providers.settings, report),
+        description=f"arxiv-digest report for {report.date or 'today'}",
+    )
     if report.status == RunStatus.failed:
         raise AlarmError(report.line())
     return report
@@ -84,45 +125,82 @@ def digest_day(day: dt.date | None = None) -> RunReport:
 @flow(name="backfill", flow_run_name="backfill-{start}-{end}", log_prints=True)
 def backfill(start: dt.date, end: dt.date) -> list[RunReport]:
     """Every announcement weekday from ``start`` to ``end``; a failed day does not stop the others."""
-    log = get_run_logger()
     if end < start:
         raise ValueError(f"end {end} is before start {start}")
+    return _days(weekdays(start, end))
+
+
+def _days(days: list[dt.date]) -> list[RunReport]:
     reports: list[RunReport] = []
     failed: list[str] = []
-    for day in weekdays(start, end):
-        state = digest_day(day, return_state=True)
+    for day in days:
+        state = digest_day.with_options(flow_run_name=f"digest-{day.isoformat()}")(day, return_state=True)
         if state.is_completed():
             reports.append(state.result())
         else:
             failed.append(f"{day}: {state.message}")
-            log.error("day %s failed: %s", day, state.message)
+            get_run_logger().error("day %s failed: %s", day, state.message)
     if failed:
         raise AlarmError(f"{len(failed)} of {len(failed) + len(reports)} days failed: " + " | ".join(failed))
     return reports
+
+
+def scheduled_day(tz: str) -> dt.date | None:
+    """The announcement day a scheduled run stands for: its scheduled start time, in the deployment's timezone."""
+    start = flow_run.get_scheduled_start_time()
+    if start is None or not flow_run.get_deployment_id():
+        return None
+    return start.astimezone(ZoneInfo(tz)).date()
 
 
 @flow(name="daily-digest", log_prints=True)
 def daily_digest(
     date: dt.date | None = None, start: dt.date | None = None, end: dt.date | None = None
 ) -> list[RunReport]:
-    """Today's announcement (no parameters), one day (``date``), or a re-run of a range (``start``/``end``)."""
+    """Today's announcement (no parameters; a scheduled run knows its day), one day (``date``), or a range
+    (``start``/``end``). A daily run then catches up announcement weekdays missed since the last finished one."""
     if start is not None or end is not None:
         return backfill(start or end, end or start)  # type: ignore[arg-type]
-    return [digest_day(date)]
+    run = current_run()
+    day = date or scheduled_day(run.providers.settings.timezone)
+    if day is not None and day.weekday() >= 5:
+        get_run_logger().info("%s is a %s: arXiv announces nothing", day, f"{day:%A}")
+        return []
+    days = [day] if day is not None else []
+    if day is None:
+        reports = [digest_day.with_options(flow_run_name="digest-today")(None)]
+        day = reports[0].date
+    else:
+        reports = []
+    if day is not None and date is None:
+        days += pipeline.missed_days(run, day)
+    return reports + _days(days)
 
 
-def deployments(settings: Settings | None = None) -> list[RunnerDeployment]:
-    """The daily deployment with its cron schedule, and an unscheduled backfill deployment."""
-    from prefect.schedules import Cron
+@flow(name="weekly", log_prints=True)
+def weekly(week: str | None = None) -> str:
+    """The weekly edition (default: the last complete week), from the store; emailed to weekly subscribers."""
+    from digest.weekly import weekly_edition
 
-    s = settings or load_settings()
-    deps = [
-        daily_digest.to_deployment(
-            name="daily",
-            schedules=[Cron(s.schedule_cron, timezone=s.timezone)],
-            description="Today's arXiv announcement → digest, after the RSS update (Mon–Fri).",
-            tags=["arxiv-digest"],
-        ),
-        backfill.to_deployment(name="backfill", description="Re-run a date range.", tags=["arxiv-digest"]),
-    ]
-    return [cast(RunnerDeployment, d) for d in deps]  # sync context: to_deployment returns the object
+    res = weekly_edition(current_run(), week, email=True)
+    get_run_logger().info(res.line())
+    return res.line()
+
+
+@flow(name="retrain", log_prints=True)
+def retrain() -> list[str]:
+    """Rebuild the reader's relevance model from the base data, the topics' seeds and every vote."""
+    from digest.relevance.votes import retrain_from_votes
+
+    run = current_run()
+    lines = retrain_from_votes(run.providers.settings, run.providers.store, None, get_run_logger().info)
+    for line in lines:
+        get_run_logger().info(line)
+    current_run.cache_clear()  # the next run loads the new model
+    return lines
+
+
+@flow(name="watchdog", log_prints=True)
+def watchdog() -> list[str]:
+    """Tell the operator about weekdays with no finished daily run by the deadline, and crashed runs."""
+    return ops.watchdog(current_run())

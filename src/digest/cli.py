@@ -1,11 +1,14 @@
-"""The ``digest`` command. Thin: parses options, builds Settings and the Store, calls stage functions."""
+"""The ``digest`` command. Thin: parses options, builds the providers once, calls one use case, prints."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,9 +18,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from digest.config import Settings, load_settings
-from digest.errors import DigestError
-from digest.store import Store, UpsertCounts
+from digest.config import Settings, load_settings, settings_doc, unknown_env
+from digest.errors import DigestError, UsageError, mask_secrets
 
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -30,14 +32,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 err = Console(stderr=True, markup=False, highlight=False)  # our text may contain [brackets]
-out = Console(markup=False, highlight=False)
+out = Console(markup=False, highlight=False, soft_wrap=True)
 
 DateOpt = Annotated[dt.datetime | None, typer.Option("--date", formats=["%Y-%m-%d"], help="announcement day")]
 FromOpt = Annotated[dt.datetime | None, typer.Option("--from", formats=["%Y-%m-%d"], help="first day of a range")]
 ToOpt = Annotated[dt.datetime | None, typer.Option("--to", formats=["%Y-%m-%d"], help="last day of a range")]
+EXIT = {"ok": 0, "no_announcement": 0, "busy": 0, "partial": 3, "failed": 1, "cancelled": 130}
 
 
-def progress_bar(transient: bool = False) -> Progress:
+def progress_bar(transient: bool = True) -> Progress:
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -48,295 +51,34 @@ def progress_bar(transient: bool = False) -> Progress:
     )
 
 
-def _ctx() -> tuple[Settings, Store]:
-    settings = load_settings()
-    return settings, Store(settings.db_url)
-
-
 def _d(x: dt.datetime | None) -> dt.date | None:
     return x.date() if x else None
 
 
-def _counts_line(c: UpsertCounts) -> str:
-    return f"fetched {c.fetched}, new {c.new}, duplicate {c.duplicate}, replaced {c.replaced}, skipped {c.skipped}"
+def settings() -> Settings:
+    s = load_settings()
+    for w in unknown_env():
+        err.print(f"warning: {w}")
+    return s
 
 
-@app.command(rich_help_panel="Stages")
-def fetch(
-    date: DateOpt = None,
-    date_from: FromOpt = None,
-    date_to: ToOpt = None,
-    source: Annotated[str, typer.Option(help="rss (today's announcement) or api (date ranges)")] = "",
-) -> None:
-    """Fetch papers into the store: today's RSS announcement, or submission days from the API."""
-    from digest import fetch as stage
+@contextmanager
+def runtime(need_llm: bool = True, bars: bool = False) -> Iterator[Any]:
+    """Settings → providers (validated before any work) → a :class:`~digest.pipeline.Run`, closed after."""
+    from digest.pipeline import Run
+    from digest.providers import Providers
 
-    settings, store = _ctx()
-    start, end = _d(date_from) or _d(date), _d(date_to) or _d(date)
-    if (date_from is None) != (date_to is None):
-        raise DigestError("give both --from and --to (or --date)")
-    src = source or ("api" if start else "rss")
-    if src not in ("rss", "api"):
-        raise DigestError(f"--source must be rss or api, not {src!r}")
-    if src == "rss":
-        if start is not None:
-            day = start
-            state = store.day_state(day)
-            if state is None:
-                raise DigestError(f"the RSS feed only has today's announcement; for {day} use --source api")
-        day_got, counts = stage.fetch_rss(settings, store)
-        if day_got is None or (counts.fetched == 0 and counts.skipped == 0):
-            out.print(f"no announcement in {settings.arxiv_rss_url} (weekend or holiday): nothing to fetch")
-            return
-        out.print(f"{day_got}: {_counts_line(counts)}")
-        return
-    assert start is not None and end is not None
-    if end < start:
-        raise DigestError(f"--to {end} is before --from {start}")
-    n = (end - start).days + 1
-    with progress_bar() as bar:
-        task = bar.add_task("arXiv API days", total=n)
-        counts = stage.fetch_api_range(start, end, settings, store, progress=lambda _d: bar.advance(task))
-    out.print(f"{start}…{end}: {_counts_line(counts)}")
-
-
-@app.command(rich_help_panel="Stages")
-def papers(
-    date: Annotated[dt.datetime, typer.Option("--date", formats=["%Y-%m-%d"], help="announcement day")],
-    format: Annotated[str, typer.Option("--format", help="jsonl or table")] = "jsonl",
-) -> None:
-    """Export the papers of an announcement day from the store."""
-    _settings, store = _ctx()
-    items = store.papers_of_day(date.date())
-    if format == "jsonl":
-        for p in items:
-            sys.stdout.write(p.model_dump_json() + "\n")
-    elif format == "table":
-        t = Table("id", "v", "type", "title")
-        for p in items:
-            t.add_row(p.id, str(p.version), p.announce_type or "", p.title[:90])
-        out.print(t)
-        out.print(f"{len(items)} papers announced {date.date()}")
-    else:
-        raise DigestError(f"--format must be jsonl or table, not {format!r}")
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, dt.date | dt.datetime):
-        return o.isoformat()
-    return str(o)
-
-
-@app.command(rich_help_panel="Daily job")
-def runs(n: int = 10) -> None:
-    """Show the last run reports stored."""
-    _settings, store = _ctx()
-    for r in store.last_runs(n):
-        out.print(json.dumps(r, default=_json_default, ensure_ascii=False))
-
-
-@app.command(rich_help_panel="Relevance model")
-def train(
-    labels: Annotated[Path, typer.Option(help="JSONL of {id, label 0/1/2, topics}")],
-    corpus: Annotated[Path | None, typer.Option(help="JSONL(.gz) of papers (id, title, abstract)")] = None,
-    reading_list: Annotated[list[Path] | None, typer.Option("--reading-list", help="Markdown reading list(s)")] = None,
-    output: Annotated[Path, typer.Option(help="where to write the model")] = Path("data/relevance-model.npz"),
-    folds: int = 5,
-) -> None:
-    """Train the relevance model (threshold and model card from k-fold CV)."""
-    from digest.relevance import stage as rel
-    from digest.relevance.embed import make_embedder
-
-    settings, store = _ctx()
-    labs = rel.read_labels(labels)
-    corp = rel.read_corpus(corpus)
-    ex, missing = rel.build_examples(labs, corp, store)
-    if missing:
-        err.print(
-            f"{len(missing)} labelled ids not found in the corpus or the store (skipped): "
-            + ", ".join(missing[:10])
-            + (" …" if len(missing) > 10 else "")
-        )
-    extra, reports = rel.reading_list_examples(reading_list or [], corp, store)
-    known = {e.id for e in ex}
-    extra = [e for e in extra if e.id not in known]
-    for r in reports:
-        err.print(
-            f"{r.path.name}: {r.items} items, {len(r.resolved)} resolved, {len(r.unresolved)} unresolved"
-            + (f" (e.g. {', '.join(r.unresolved[:3])})" if r.unresolved else "")
-        )
-    embedder = make_embedder(settings)
-    with progress_bar() as bar:
-        task = bar.add_task(f"embedding ({embedder.name})", total=len(ex) + len(extra))
-        emb = rel.embed_examples(ex, embedder, store, lambda n: bar.advance(task, n))
-        extra_emb = rel.embed_examples(extra, embedder, store, lambda n: bar.advance(task, n)) if extra else None
-    model = rel.train(ex, emb, embedder.name, extra=extra, extra_emb=extra_emb, folds=folds)
-    model.save(output)
-    cv = model.card["cv"]
-    out.print(
-        f"model → {output}: {folds}-fold CV F1 {cv['f1']:.3f} (P {cv['precision']:.3f}, R {cv['recall']:.3f}, "
-        f"label-2 recall {cv['recall_label2']:.3f}) at threshold {cv['threshold']:.3f}; "
-        f"{len(extra)} reading-list positives added"
-    )
-
-
-@app.command("eval", rich_help_panel="Relevance model")
-def eval_(
-    labels: Annotated[Path, typer.Option(help="JSONL of {id, label, topics}")],
-    corpus: Annotated[Path | None, typer.Option(help="JSONL(.gz) of papers")] = None,
-    cv: Annotated[
-        bool,
-        typer.Option(
-            help="k-fold CV of the training procedure (for training labels) instead of scoring with the current model"
-        ),
-    ] = False,
-    folds: int = 5,
-) -> None:
-    """Precision / recall / F1 (label ≥ 1 vs 0), label-2 recall, per topic; keyword and TF-IDF baselines too."""
-    from digest.relevance import stage as rel
-    from digest.relevance.embed import make_embedder
-
-    settings, store = _ctx()
-    ex, missing = rel.build_examples(rel.read_labels(labels), rel.read_corpus(corpus), store)
-    if missing:
-        err.print(f"{len(missing)} labelled ids not found (skipped)")
-    embedder = make_embedder(settings)
-    with progress_bar() as bar:
-        task = bar.add_task(f"embedding ({embedder.name})", total=len(ex))
-        emb = rel.embed_examples(ex, embedder, store, lambda n: bar.advance(task, n))
-    model = None if cv else rel.load_model(settings)
-    if model is not None:
-        rel.check_embedder(model, embedder)
-        if settings.relevance_threshold is not None:
-            model.threshold = settings.relevance_threshold
-    res = rel.evaluate(ex, emb, model, None, folds)
-    t = Table("approach", "precision", "recall", "F1", "label-2 recall", "n")
-    for name, m in res.items():
-        t.add_row(
-            name,
-            f"{m['precision']:.3f}",
-            f"{m['recall']:.3f}",
-            f"{m['f1']:.3f}",
-            f"{m['recall_label2']:.3f}",
-            str(m["n"]),
-        )
-    out.print(t)
-
-
-@app.command(rich_help_panel="Stages")
-def classify(
-    input: Annotated[Path | None, typer.Option("--input", help="JSONL with id, title, abstract per line")] = None,
-    output: Annotated[Path | None, typer.Option("--output", help="JSONL: id, relevant, score, topics")] = None,
-    date: DateOpt = None,
-) -> None:
-    """Score papers: a JSONL file (--input/--output), or an announcement day in the store (--date)."""
-    from digest.relevance import stage as rel
-    from digest.relevance.embed import make_embedder
-
-    settings = load_settings()
-    if input is not None:
-        if output is None:
-            raise DigestError("--input needs --output")
-        with open(input, encoding="utf-8") as f:
-            items = rel.read_input_jsonl(f)
-        model = rel.load_model(settings)
-        embedder = make_embedder(settings)
-        with progress_bar() as bar:
-            task = bar.add_task("classifying", total=len(items))
-            res = rel.score_papers(
-                items,
-                model,
-                embedder,
-                None,
-                settings.relevance_threshold,
-                lambda n: bar.advance(task, n),
-                explain=False,
-            )
-        tmp = output.with_name(output.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            for line in rel.classify_rows(items, res):
-                f.write(line + "\n")
-        tmp.replace(output)
-        err.print(f"{len(items)} papers scored, {sum(r.relevant for r in res)} relevant → {output}")
-        return
-    if date is None:
-        raise DigestError("give --input/--output or --date")
-    store = Store(settings.db_url)
-    papers_ = store.papers_of_day(date.date())
-    if not papers_:
-        raise DigestError(f"no papers announced on {date.date()} in the store: run `digest fetch` first")
-    with progress_bar() as bar:
-        task = bar.add_task("classifying", total=len(papers_))
-        res = rel.classify_day(papers_, settings, store, lambda n: bar.advance(task, n))
-    out.print(f"{date.date()}: {len(res)} papers, {sum(r.relevant for r in res)} relevant")
-
-
-def _relevant_of_day(day: dt.date, settings: Settings, store: Store) -> list[Any]:
-    """The day's relevant papers, classifying first where the store has no decision yet."""
-    from digest.relevance import stage as rel
-
-    papers_ = store.papers_of_day(day)
-    if not papers_:
-        raise DigestError(f"no papers announced on {day} in the store: run `digest fetch` (or `digest run`) first")
-    known = store.get_relevance([(p.id, p.version) for p in papers_])
-    if len(known) < len(papers_):
-        with progress_bar() as bar:
-            task = bar.add_task("classifying", total=len(papers_))
-            res = rel.classify_day(papers_, settings, store, lambda n: bar.advance(task, n))
-        known = {(r.id, r.version): r for r in res}
-    return [p for p in papers_ if (r := known.get((p.id, p.version))) is not None and r.relevant]
-
-
-@app.command(rich_help_panel="Stages")
-def summarize(
-    date: DateOpt = None,
-    ids: Annotated[
-        list[str] | None, typer.Option("--ids", help="arXiv ids already in the store (repeat or comma-separate)")
-    ] = None,
-    force: Annotated[bool, typer.Option(help="ignore cached summaries and call again")] = False,
-) -> None:
-    """Summarise papers in English and Chinese: a day's relevant papers (--date) or given ids (--ids).
-
-    Cached summaries are reused (0 calls); failed ones are retried. Ends with one line: papers, cached,
-    called, fallback, failed, tokens in/out, cost.
-    """
-    from digest.llm.summarize import summarise
-
-    settings, store = _ctx()
-    if ids:
-        from digest.text import split_id
-
-        try:
-            wanted = [split_id(i.strip())[0] for x in ids for i in x.split(",") if i.strip()]
-        except ValueError as exc:
-            raise DigestError(f"--ids: {exc}") from None
-        items = store.get_papers(wanted)
-        found = {p.id for p in items}
-        missing = [i for i in wanted if i not in found]
-        if missing:
-            raise DigestError(f"not in the store: {', '.join(missing)} (fetch them first with `digest fetch`)")
-    elif date is not None:
-        items = _relevant_of_day(date.date(), settings, store)
-        if not items:
-            out.print(f"{date.date()}: no relevant papers, nothing to summarise")
-            return
-    else:
-        raise DigestError("give --date D or --ids ID[,ID…]")
-    if not settings.llm_base_url:
-        err.print(
-            "no LLM endpoint configured (DIGEST_LLM_BASE_URL): using the offline fallback (first sentence + "
-            f"{'Google translation' if settings.translate_fallback == 'google' else 'no translation'})"
-        )
-    with progress_bar() as bar:
-        task = bar.add_task(
-            f"summarising ({settings.llm_model if settings.llm_base_url else 'offline'})", total=len(items)
-        )
-        _res, stats = summarise(items, settings, store, tick=lambda _s: bar.advance(task), force=force)
-    backends = ", ".join(f"{k} {v}" for k, v in sorted(stats.backends.items()))
-    out.print(f"{stats.line()} [{backends}]", markup=False, highlight=False)
-
-
-EXIT = {"ok": 0, "no_announcement": 0, "partial": 3, "failed": 1}
+    providers = Providers.from_settings(settings(), need_llm=need_llm)
+    for w in providers.warnings:
+        err.print(f"warning: {w}")
+    try:
+        if bars:
+            with progress_bar() as bar:
+                yield Run(providers, progress=_stage_progress(bar))
+        else:
+            yield Run(providers)
+    finally:
+        providers.close()
 
 
 def _stage_progress(bar: Progress) -> Any:
@@ -350,52 +92,188 @@ def _stage_progress(bar: Progress) -> Any:
     return progress
 
 
+def _line(text: str) -> None:
+    out.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+# --- the daily job --------------------------------------------------------------------------------------
 @app.command(rich_help_panel="Daily job")
 def run(
     date: DateOpt = None,
     date_from: FromOpt = None,
     date_to: ToOpt = None,
     resend: Annotated[bool, typer.Option(help="email the subscribers again even if already sent")] = False,
+    catch_up: Annotated[
+        bool, typer.Option(help="without --date: also run missed weekdays (DIGEST_CATCH_UP_DAYS)")
+    ] = True,
 ) -> None:
     """The whole job: fetch → classify → summarise → render → email, for today or given days.
 
-    Without options: today's announcement from the RSS feed. --date D: one announcement day (from the
-    store if ingested, else the RSS feed if it carries D, else reconstructed from the arXiv API).
-    --from/--to: every weekday in the range. Safe to re-run: finished work is never redone or re-sent.
-    Exit status: 0 ok or no announcement, 1 failed (alarm), 3 partial (e.g. email failed).
+    Without options: today's announcement from the RSS feed, then any weekday missed since the last
+    finished one. --date D: one announcement day (from the store if ingested, else the RSS feed if it
+    carries D, else reconstructed from the arXiv API). --from/--to: every weekday in the range. Safe to
+    re-run and to run twice at once: finished work is never redone or re-sent.
+    Exit status: 0 ok / no announcement / another run has the day, 1 failed, 2 configuration, 3 partial.
     """
-    from digest.pipeline import RunContext, run_day, run_range
+    from digest import app as usecases
 
-    settings, store = _ctx()
-    if (date_from is None) != (date_to is None):
-        raise DigestError("give both --from and --to (or --date)")
-    if date is not None and date_from is not None:
-        raise DigestError("give --date or --from/--to, not both")
-    with progress_bar(transient=True) as bar:  # bars while working; the report lines stay
-        ctx = RunContext(settings, store, progress=_stage_progress(bar), resend=resend)
-        if date_from is not None and date_to is not None:
-            reports = run_range(date_from.date(), date_to.date(), ctx)
-        else:
-            reports = [run_day(_d(date), ctx)]
-    for r in reports:
-        out.print(r.line(), markup=False, highlight=False, soft_wrap=True)
-        if r.files:
-            out.print(f"  wrote: {', '.join(r.files)}", highlight=False, soft_wrap=True)
+    with runtime(bars=True) as r:
+        r.resend = resend
+        reports = usecases.run_days(r, _d(date), _d(date_from), _d(date_to), catch_up)
+    for rep in reports:
+        _line(rep.line())
+        if rep.files:
+            _line(f"  wrote: {', '.join(rep.files)}")
     if len(reports) > 1:
         by: dict[str, int] = {}
-        for r in reports:
-            by[r.status.value] = by.get(r.status.value, 0) + 1
-        out.print(f"{len(reports)} days: " + ", ".join(f"{k} {v}" for k, v in sorted(by.items())), highlight=False)
+        for rep in reports:
+            by[rep.status.value] = by.get(rep.status.value, 0) + 1
+        _line(f"{len(reports)} days: " + ", ".join(f"{k} {v}" for k, v in sorted(by.items())))
     if not reports:
-        out.print("no weekday in that range: nothing to do")
-    code = max((EXIT[r.status.value] for r in reports), default=0)
+        _line("no weekday in that range: nothing to do")
+    code = max((EXIT[rep.status.value] for rep in reports), default=0)
     if code:
-        worst = next(r for r in reports if EXIT[r.status.value] == code)
-        err.print(
-            Text.assemble((f"{worst.status.value}:", "red"), f" {worst.date or 'today'}: {worst.reason}"),
-            soft_wrap=True,
-        )
+        worst = next(rep for rep in reports if EXIT[rep.status.value] == code)
+        err.print(Text.assemble((f"{worst.status.value}:", "red"), f" {worst.date or 'today'}: {worst.reason}"))
         raise typer.Exit(code)
+
+
+@app.command(rich_help_panel="Daily job")
+def runs(
+    n: Annotated[int, typer.Argument(help="how many runs to show")] = 10,
+    n_opt: Annotated[int | None, typer.Option("--n", help="same as the argument")] = None,
+) -> None:
+    """Show the last runs (a run killed without cleanup shows as crashed) and undelivered emails."""
+    from digest.store import Store
+
+    s = settings()
+    store = Store(s.db_url)
+    for r in store.last_runs(n_opt or n, stale_after=s.lease_seconds * 2):
+        _line(json.dumps(r, default=_json_default, ensure_ascii=False))
+    for d in store.deliveries():
+        if d["status"] in ("unknown", "failed", "sending"):
+            _line(f"email {d['edition']} → {d['recipient']}: {d['status']} {d['error']}".rstrip())
+
+
+@app.command(rich_help_panel="Daily job")
+def status(days: Annotated[int, typer.Option(help="how many recent weekdays to show")] = 10) -> None:
+    """The last weekdays: their state, the last run, and anything overdue (exit 1 when something is)."""
+    from digest.ops import day_status
+
+    s = settings()
+    rows, overdue = day_status(s, days)
+    for row in rows:
+        _line(row)
+    for o in overdue:
+        err.print(f"overdue: {o}")
+    if overdue:
+        raise typer.Exit(1)
+
+
+# --- stages ----------------------------------------------------------------------------------------------
+@app.command(rich_help_panel="Stages")
+def fetch(date: DateOpt = None, date_from: FromOpt = None, date_to: ToOpt = None) -> None:
+    """Fetch papers into the store by the same policy as `digest run` (store → RSS → API)."""
+    from digest import app as usecases
+
+    with runtime(need_llm=False) as r:
+        got = usecases.fetch_days(r, _d(date), _d(date_from), _d(date_to))
+    for f in got:
+        c = f.counts
+        day = f.date.isoformat() if f.date else "today"
+        note = f" ({f.source.value}{', approximate' if f.approximate else ''})" if f.source else ""
+        _line(
+            f"{day}: {f.state.value}{note}: {len(f.papers)} papers; fetched {c.fetched}, new {c.new}, "
+            f"duplicate {c.duplicate}, replaced {c.replaced}, skipped {c.skipped}"
+            + (f" — {f.reason}" if f.reason else "")
+        )
+
+
+@app.command(rich_help_panel="Stages")
+def papers(
+    date: Annotated[dt.datetime, typer.Option("--date", formats=["%Y-%m-%d"], help="announcement day")],
+    format: Annotated[str, typer.Option("--format", help="jsonl or table")] = "jsonl",
+) -> None:
+    """Export the papers of an announcement day from the store."""
+    from digest.store import Store
+
+    items = Store(settings().db_url).papers_of_day(date.date())
+    if format == "jsonl":
+        for p in items:
+            sys.stdout.write(p.model_dump_json() + "\n")
+    elif format == "table":
+        t = Table("id", "v", "type", "title")
+        for p in items:
+            t.add_row(p.id, str(p.version), p.announce_type or "", p.title[:90])
+        out.print(t)
+        _line(f"{len(items)} papers announced {date.date()}")
+    else:
+        raise UsageError(f"--format must be jsonl or table, not {format!r}")
+
+
+@app.command(rich_help_panel="Stages")
+def classify(
+    input: Annotated[Path | None, typer.Option("--input", help="JSONL with id, title, abstract per line")] = None,
+    output: Annotated[Path | None, typer.Option("--output", help="JSONL: id, relevant, score, topics")] = None,
+    date: DateOpt = None,
+) -> None:
+    """Score papers: a JSONL file (--input/--output, same order and count), or a day in the store (--date)."""
+    from digest import app as usecases
+    from digest.relevance.classify import classify as score_papers
+    from digest.relevance.classify import classify_rows, read_input_jsonl
+
+    if input is not None:
+        if output is None:
+            raise UsageError("--input needs --output")
+        try:
+            with open(input, encoding="utf-8") as f:
+                items = read_input_jsonl(f)
+        except OSError as exc:
+            raise UsageError(f"cannot read {input} ({exc.strerror})") from None
+        with runtime(need_llm=False) as r, progress_bar() as bar:
+            p = r.providers
+            task = bar.add_task("classifying", total=len(items))
+            res = score_papers(items, p.model, p.embedder, None, p.settings.relevance_threshold,
+                               lambda n: bar.advance(task, n), explain=False)  # fmt: skip
+        tmp = output.with_name(output.name + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            for line in classify_rows(items, res.relevance):
+                f.write(line + "\n")
+        tmp.replace(output)
+        err.print(f"{len(items)} papers scored, {len(res.relevant_ids)} relevant → {output}")
+        return
+    if date is None:
+        raise UsageError("give --input/--output or --date")
+    with runtime(need_llm=False, bars=True) as r:
+        res = usecases.classify_day(r, date.date())
+    _line(f"{date.date()}: {len(res.relevance)} papers, {len(res.relevant_ids)} relevant")
+
+
+@app.command(rich_help_panel="Stages")
+def summarize(
+    date: DateOpt = None,
+    ids: Annotated[
+        list[str] | None, typer.Option("--ids", help="arXiv ids already in the store (repeat or comma-separate)")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="ignore cached summaries and call again")] = False,
+) -> None:
+    """Summarise papers in English and Chinese: a day's relevant papers (--date) or given ids (--ids).
+
+    Final cached summaries are reused (0 calls). Ends with one line: papers, cached, called, fallback,
+    tokens in/out, cost, and who wrote them.
+    """
+    from digest import app as usecases
+
+    with runtime(bars=True) as r:
+        if r.providers.chat is None:
+            tr = "Google translation" if r.providers.translator else "no translation"
+            err.print(f"no LLM endpoint configured (DIGEST_LLM_BASE_URL): offline tiers (first sentence + {tr})")
+        _n, stats = usecases.summarise(r, _d(date), ids, force)
+    if stats is None:
+        _line(f"{_d(date)}: no relevant papers, nothing to summarise")
+        return
+    backends = ", ".join(f"{k} {v}" for k, v in sorted(stats.backends.items()))
+    _line(f"{stats.line()} [{backends}]")
 
 
 @app.command(rich_help_panel="Stages")
@@ -407,65 +285,173 @@ def render(
     resend: Annotated[bool, typer.Option(help="email again even if already sent")] = False,
 ) -> None:
     """(Re)build a day's Markdown + HTML, the index and the feeds from the store, then email it once."""
-    from digest.deliver import deliver_day
-    from digest.render import render_day
+    from digest import app as usecases
 
-    settings, store = _ctx()
     day = date.date()
-    day_papers = store.papers_of_day(day)
-    if not day_papers:
-        raise DigestError(f"no papers announced on {day} in the store: run `digest run --date {day}` first")
-    if not store.get_relevance([(p.id, p.version) for p in day_papers]):
-        raise DigestError(f"the papers of {day} are not classified yet: run `digest classify --date {day}` first")
-    res = render_day(day, settings, store)
-    changed = ", ".join(res.written) if res.written else "none (already up to date)"
-    extra = f"; empty day: {res.empty_day}" if res.empty_day else ""
-    out.print(f"{day}: {res.entries} entries; files changed: {changed}{extra}", highlight=False, soft_wrap=True)
-    if email and res.digest is not None:
-        d = deliver_day(res.digest, settings, store, resend=resend)
-        out.print(f"email: {d.status}", highlight=False)
-        if d.failed:
-            err.print("email failed: " + "; ".join(f"{k}: {v}" for k, v in d.failed.items()), highlight=False)
+    with runtime(need_llm=False) as r:
+        r.resend = resend
+        res = usecases.render_and_deliver(r, day, email)
+    changed = ", ".join(res.render.written) if res.render.written else "none (already up to date)"
+    extra = f"; empty day: {res.render.empty_day.value}" if res.render.empty_day.value != "none" else ""
+    _line(f"{day}: {res.render.entries} entries; files changed: {changed}{extra}")
+    if res.delivery is not None:
+        _line(f"email: {res.delivery.status}")
+        if res.delivery.failed:
+            err.print("email failed: " + "; ".join(f"{k}: {v}" for k, v in res.delivery.failed.items()))
             raise typer.Exit(3)
 
 
-@app.command(rich_help_panel="Daily job")
-def serve(
-    register_only: Annotated[
-        bool, typer.Option(help="register the deployments with the Prefect server and exit (no runner)")
-    ] = False,
+@app.command(rich_help_panel="Stages")
+def weekly(
+    week: Annotated[str | None, typer.Option(help="ISO week YYYY-Www (default: the last complete week)")] = None,
+    email: Annotated[bool, typer.Option(help="email it to weekly subscribers")] = True,
+    resend: Annotated[bool, typer.Option(help="email again even if already sent")] = False,
 ) -> None:
-    """Serve the Prefect deployments: 'daily-digest/daily' on DIGEST_SCHEDULE_CRON in DIGEST_TIMEZONE, and
-    'backfill/backfill'. Needs a Prefect server (schedules never fire on the ephemeral one):
-    `prefect server start --host 127.0.0.1` and PREFECT_API_URL=http://127.0.0.1:4200/api.
-    """
-    if not os.environ.get("PREFECT_API_URL"):
-        raise DigestError(
-            "PREFECT_API_URL is not set: start a server (`prefect server start --host 127.0.0.1`) and export "
-            "PREFECT_API_URL=http://127.0.0.1:4200/api — schedules do not fire on Prefect's ephemeral server"
-        )
-    from flows.daily import deployments
-    from prefect import serve as prefect_serve
+    """Build a week's edition from the store (per topic, best first; nothing re-fetched or re-summarised)."""
+    from digest.weekly import weekly_edition
 
-    settings = load_settings()
-    deps = deployments(settings)
-    if register_only:
-        for d in deps:
-            d.apply()
-        out.print(
-            f"registered daily-digest/daily (cron '{settings.schedule_cron}' {settings.timezone}) and "
-            "backfill/backfill with the Prefect server"
+    with runtime(need_llm=False) as r:
+        r.resend = resend
+        res = weekly_edition(r, week, email)
+    _line(res.line())
+    if res.delivery is not None and res.delivery.failed:
+        raise typer.Exit(3)
+
+
+# --- relevance model ------------------------------------------------------------------------------------
+@app.command(rich_help_panel="Relevance model")
+def train(
+    labels: Annotated[
+        Path | None, typer.Option(help="JSONL of {id, label 0/1/2, topics}; none: retrain from votes")
+    ] = None,
+    corpus: Annotated[Path | None, typer.Option(help="JSONL(.gz) of papers (id, title, abstract, date)")] = None,
+    reading_list: Annotated[
+        list[str] | None, typer.Option("--reading-list", help="TOPIC=FILE.md: a reading list's papers as positives")
+    ] = None,
+    output: Annotated[Path | None, typer.Option(help="where to write the model (default: DIGEST_DATA_DIR)")] = None,
+    finetune: Annotated[bool, typer.Option(help="fine-tune the encoder first (needs `pip install .[train]`)")] = False,
+    split: Annotated[str, typer.Option(help="time split: train on papers up to this month (YYYY-MM)")] = "2025-12",
+    folds: int = 5,
+) -> None:
+    """Train the relevance model. With --labels: from labels (CV and time-split lines printed). Without:
+    rebuild the reader's model from the shipped base data, each topic's seeds and every vote."""
+    from digest.relevance import usecase
+
+    s = settings()
+    lines = usecase.train_command(s, labels, corpus, reading_list or [], output, finetune, split, folds, err.print)
+    for line in lines:
+        _line(line)
+
+
+@app.command("eval", rich_help_panel="Relevance model")
+def eval_(
+    labels: Annotated[Path, typer.Option(help="JSONL of {id, label, topics}")],
+    corpus: Annotated[Path | None, typer.Option(help="JSONL(.gz) of papers")] = None,
+    cv: Annotated[
+        bool, typer.Option(help="k-fold CV of the training procedure instead of scoring with the current model")
+    ] = False,
+    folds: int = 5,
+) -> None:
+    """Precision / recall / F1 (label ≥ 1 vs 0), clear-recall, per topic; keyword and TF-IDF baselines too."""
+    from digest.relevance import usecase
+
+    rows = usecase.eval_command(settings(), labels, corpus, cv, folds)
+    t = Table("approach", "precision", "recall", "F1", "label-2 recall", "n")
+    for name, m in rows.items():
+        t.add_row(
+            name,
+            f"{m['precision']:.3f}",
+            f"{m['recall']:.3f}",
+            f"{m['f1']:.3f}",
+            f"{m['recall_label2']:.3f}",
+            str(m["n"]),
         )
-        return
-    prefect_serve(*deps)
+    out.print(t)
+
+
+# --- operations -----------------------------------------------------------------------------------------
+@app.command(rich_help_panel="Operations")
+def settings_(
+    show: Annotated[bool, typer.Option(help="show the values in force (secrets masked)")] = False,
+) -> None:
+    """List every DIGEST_* setting with its default and meaning (--show: the values in force)."""
+    current = settings() if show else None
+    for name, default, desc in settings_doc():
+        if current is not None:
+            key = name.removeprefix("DIGEST_").lower()
+            value = getattr(current, key)
+            shown = "***" if value is not None and "Secret" in type(value).__name__ else repr(value)
+            _line(f"{name}={shown}  # {desc}")
+        else:
+            _line(f"{name} (default {default}): {desc}")
+
+
+app.command("settings", rich_help_panel="Operations")(settings_)
+app.registered_commands = [c for c in app.registered_commands if c.callback is not settings_ or c.name == "settings"]
+
+
+@app.command(rich_help_panel="Operations")
+def replay(
+    day: Annotated[dt.datetime, typer.Option("--day", formats=["%Y-%m-%d"], help="a cs.CV day of the corpus")],
+    shared: Annotated[Path, typer.Option(help="the ../shared folder (corpus, feeds)")] = Path("../shared"),
+    port: Annotated[int, typer.Option(help="arXiv replay port")] = 8765,
+    llm_port: Annotated[int, typer.Option(help="OpenAI-compatible stand-in port (0: none)")] = 8766,
+    llm_latency: Annotated[float, typer.Option(help="seconds per LLM answer")] = 0.0,
+) -> None:
+    """Replay a real arXiv day offline: a local arXiv (RSS + API) from ../shared and an LLM stand-in.
+
+    Prints the DIGEST_* settings that point `digest run` at them; runs until interrupted.
+    """
+    from digest.replay import serve_forever
+
+    serve_forever(day.date(), shared, port, llm_port, llm_latency, _line)
+
+
+@app.command(rich_help_panel="Operations")
+def serve() -> None:
+    """Run the Prefect deployments in this process: 'daily-digest/daily' on DIGEST_SCHEDULE_CRON in
+    DIGEST_TIMEZONE, 'backfill/backfill', 'weekly/weekly' and 'retrain/retrain'. Needs a Prefect server
+    (schedules never fire on the ephemeral one): `prefect server start` and PREFECT_API_URL."""
+    from digest.ops import serve_deployments
+
+    serve_deployments(settings())
+
+
+@app.command(rich_help_panel="Operations")
+def deploy(
+    pool: Annotated[
+        str, typer.Option(help="Prefect work pool (a process pool is created if missing)")
+    ] = "arxiv-digest",
+) -> None:
+    """Register the deployments on a Prefect work pool, carrying this machine's non-secret DIGEST_* settings
+    (secrets come from Prefect Secret blocks or the worker's environment). Start a worker with
+    `prefect worker start --pool arxiv-digest`."""
+    from digest.ops import deploy_to_pool
+
+    for line in deploy_to_pool(settings(), pool):
+        _line(line)
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, dt.date | dt.datetime):
+        return o.isoformat()
+    return str(o)
 
 
 def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         app()
     except DigestError as exc:
-        err.print(Text.assemble(("error:", "red"), f" {exc}"), soft_wrap=True)
-        sys.exit(1)
+        err.print(Text.assemble(("error:", "red"), f" {exc}"))
+        sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
+    except Exception as exc:  # a bug: one line, and where to look
+        err.print(
+            Text.assemble(
+                ("error:", "red"), f" {mask_secrets(f'{exc.__class__.__name__}: {exc}')} (a bug: please report it)"
+            )
+        )
+        sys.exit(1)

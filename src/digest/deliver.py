@@ -1,61 +1,132 @@
-"""The deliver stage: the day's digest by email (multipart/alternative: plain Markdown + HTML) to subscribers.
+"""The deliver stage: an edition (a day, a week) by email to its subscribers, through the store's outbox.
 
-One message per recipient; each attempt is recorded in the store so a re-run never sends twice
-(``resend=True`` forces). Connection problems are retried with backoff; an SMTP outage fails this stage
-only — the digest files are already written and stay intact.
+Each (edition, recipient) is **claimed** in the store before SMTP and **marked** after, so concurrent or
+repeated runs never send it twice (see :mod:`digest.store.coord` for the crash window). A subscriber gets
+only the topics they chose (``addr:clip+editing``) and the edition they chose (``addr:weekly``). Every
+message carries ``List-Unsubscribe`` (mailto, and a signed one-click URL when ``digest web`` is public),
+a readable plain-text part, and an HTML part with inlined CSS kept under the Gmail clipping size.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import smtplib
 import ssl
 import time
-from dataclasses import dataclass, field
+import urllib.parse
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
+from typing import Literal, Protocol
 
 from digest.config import Settings
-from digest.models import Digest
-from digest.render.formats import email_subject, html_page, markdown
-from digest.store import Store
+from digest.errors import ConfigError
+from digest.feedback import unsubscribe_link, vote_links
+from digest.models import DeliveryResult, DeliveryStatus, Digest
+from digest.render.formats import EmailBodies, email_bodies, email_subject
+from digest.retry import GaveUp, RetryPolicy, Transient
+from digest.store import Claim, Store
 
 log = logging.getLogger(__name__)
+Edition = Literal["daily", "weekly"]
+_ADDR = re.compile(r"^[^@\s:,]+@[^@\s:,]+$")
 
 
-@dataclass
-class DeliveryResult:
-    sent: list[str] = field(default_factory=list)
-    already: list[str] = field(default_factory=list)
-    failed: dict[str, str] = field(default_factory=dict)
-    skipped_reason: str = ""
-
-    @property
-    def status(self) -> str:
-        if self.skipped_reason:
-            return f"skipped: {self.skipped_reason}"
-        if self.failed:
-            return f"failed for {len(self.failed)} of {len(self.failed) + len(self.sent) + len(self.already)}"
-        return f"sent {len(self.sent)}, already sent {len(self.already)}"
+@dataclass(frozen=True)
+class Subscriber:
+    address: str
+    topics: tuple[str, ...] | None = None  # None: every topic
+    edition: Edition = "daily"
 
 
-def build_message(d: Digest, settings: Settings, recipient: str, bodies: tuple[str, str] | None = None) -> EmailMessage:
-    """One subscriber's message; ``bodies`` = (plain Markdown, HTML), rendered once per day by the caller."""
-    plain, html = bodies or email_bodies(d, settings)
-    msg = EmailMessage()
-    msg["Subject"] = email_subject(d, settings.categories)
-    msg["From"] = settings.email_from
-    msg["To"] = recipient
-    msg["Date"] = formatdate(localtime=False)
-    msg["Message-ID"] = make_msgid(domain=_domain(settings.email_from))
-    msg.set_content(plain, subtype="plain", charset="utf-8")
-    msg.add_alternative(html, subtype="html", charset="utf-8")
-    return msg
+def parse_subscribers(entries: list[str], known_topics: list[str] | None = None) -> list[Subscriber]:
+    """``addr``, ``addr:clip+editing``, ``addr:weekly`` or ``addr:clip:weekly`` → :class:`Subscriber`."""
+    out = []
+    for raw in entries:
+        addr, *specs = [x.strip() for x in raw.strip().split(":")]
+        if not _ADDR.match(addr):
+            raise ConfigError(f"DIGEST_EMAIL_TO: {addr!r} is not an email address")
+        topics: tuple[str, ...] | None = None
+        edition: Edition = "daily"
+        for spec in specs:
+            if spec in ("daily", "weekly"):
+                edition = spec  # type: ignore[assignment]
+            elif spec:
+                topics = tuple(t.strip() for t in spec.split("+") if t.strip())
+                unknown = [t for t in topics if known_topics is not None and t not in known_topics]
+                if unknown:
+                    raise ConfigError(
+                        f"DIGEST_EMAIL_TO: {addr} asks for unknown topic(s) {', '.join(unknown)} "
+                        f"(known: {', '.join(known_topics or [])})"
+                    )
+        out.append(Subscriber(addr, topics, edition))
+    return out
 
 
-def email_bodies(d: Digest, settings: Settings) -> tuple[str, str]:
-    return markdown(d, settings.categories), html_page(d, settings.categories, index_href=None)
+class MailSession(Protocol):
+    def send(self, msg: EmailMessage) -> None: ...
+
+
+class Mailer(Protocol):
+    """Sends messages; ``session()`` opens one connection for several messages (raises Transient if it cannot)."""
+
+    def session(self) -> AbstractContextManager[MailSession]: ...
+
+
+class Refused(Exception):
+    """The server refused this recipient for good (do not retry)."""
+
+
+class SMTPMailer:
+    """SMTP with TLS chosen by port (465 ssl, 587 starttls), login only when a user is set."""
+
+    def __init__(self, settings: Settings) -> None:
+        if not settings.smtp_host:
+            raise ConfigError("no SMTP server: set DIGEST_SMTP_HOST")
+        self.settings = settings
+
+    @contextmanager
+    def session(self) -> Iterator[MailSession]:
+        s = self.settings
+        assert s.smtp_host
+        try:
+            smtp: smtplib.SMTP
+            if s.smtp_tls_mode == "ssl":
+                smtp = smtplib.SMTP_SSL(
+                    s.smtp_host, s.smtp_port, timeout=s.smtp_timeout, context=ssl.create_default_context()
+                )
+            else:
+                smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout)
+                if s.smtp_tls_mode == "starttls":
+                    smtp.starttls(context=ssl.create_default_context())
+            if s.smtp_user:
+                smtp.login(s.smtp_user, s.smtp_password.get_secret_value() if s.smtp_password else "")
+        except (OSError, smtplib.SMTPException) as exc:
+            raise Transient(_why(exc)) from None
+        try:
+            yield _SMTPSession(smtp)
+        finally:
+            try:
+                smtp.quit()
+            except (OSError, smtplib.SMTPException):
+                smtp.close()
+
+
+class _SMTPSession:
+    def __init__(self, smtp: smtplib.SMTP) -> None:
+        self.smtp = smtp
+
+    def send(self, msg: EmailMessage) -> None:
+        try:
+            self.smtp.send_message(msg)
+        except smtplib.SMTPRecipientsRefused as exc:
+            raise Refused(_why(exc)) from None
+        except (OSError, smtplib.SMTPException) as exc:
+            raise Transient(_why(exc)) from None
 
 
 def _domain(addr: str) -> str:
@@ -65,74 +136,117 @@ def _domain(addr: str) -> str:
         return "localhost"
 
 
-def _connect(settings: Settings) -> smtplib.SMTP:
-    assert settings.smtp_host
-    mode = settings.smtp_tls_mode
-    ctx = ssl.create_default_context()
-    smtp: smtplib.SMTP
-    if mode == "ssl":
-        smtp = smtplib.SMTP_SSL(settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout, context=ctx)
-    else:
-        smtp = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout)
-        if mode == "starttls":
-            smtp.starttls(context=ctx)
-    if settings.smtp_user:
-        password = settings.smtp_password.get_secret_value() if settings.smtp_password else ""
-        smtp.login(settings.smtp_user, password)
-    return smtp
+def for_subscriber(d: Digest, sub: Subscriber) -> Digest:
+    """The subscriber's part of an edition: only their topics' papers (renumbered)."""
+    if sub.topics is None:
+        return d
+    wanted = set(sub.topics)
+    keep = [
+        e
+        for e in d.entries
+        if e.relevance is not None
+        and (wanted & {t for t, v in e.relevance.topics.items() if v >= 0.5 or t == e.relevance.best_topic})
+    ]
+    names = {t: n for t, n in d.topic_names.items() if t in wanted}
+    return d.model_copy(
+        update={"entries": [e.model_copy(update={"n": i}) for i, e in enumerate(keep, 1)], "topic_names": names}
+    )
 
 
-def deliver_day(d: Digest, settings: Settings, store: Store, resend: bool = False) -> DeliveryResult:
-    """Email ``d`` to every subscriber not yet served for its day. Never raises for SMTP problems."""
+def build_message(
+    d: Digest, settings: Settings, sub: Subscriber, page_url: str = "", bodies: EmailBodies | None = None
+) -> EmailMessage:
+    secret = settings.feedback_secret.get_secret_value() if settings.feedback_secret else ""
+    web = settings.web_url or ""
+    unsub_url = unsubscribe_link(web, secret, sub.address) if web and secret else ""
+    links = (lambda e: vote_links(web, secret, e.id, e.best_topic or "any", sub.address)) if web and secret else None
+    topics = ", ".join(d.topic_names.values()) or "all topics"
+    footer = f"You receive the {sub.edition} arXiv digest for: {topics}."
+    if bodies is None:
+        bodies = email_bodies(
+            d, settings.categories, page_url, footer, unsub_url, links, budget_bytes=settings.email_max_kb * 1000
+        )
+    msg = EmailMessage()
+    msg["Subject"] = email_subject(d, settings.categories)
+    msg["From"] = settings.email_from
+    msg["To"] = sub.address
+    msg["Date"] = formatdate(localtime=False)
+    msg["Message-ID"] = make_msgid(domain=_domain(settings.email_from))
+    mailto = f"mailto:{settings.email_from}?subject={urllib.parse.quote('unsubscribe ' + sub.address)}"
+    msg["List-Unsubscribe"] = f"<{mailto}>" + (f", <{unsub_url}>" if unsub_url else "")
+    if unsub_url:
+        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    msg.set_content(bodies.text, subtype="plain", charset="utf-8")
+    msg.add_alternative(bodies.html, subtype="html", charset="utf-8")
+    return msg
+
+
+def deliver(
+    d: Digest,
+    edition: str,
+    subscribers: list[Subscriber],
+    mailer: Mailer | None,
+    store: Store,
+    settings: Settings,
+    owner: str,
+    page_url: str = "",
+    resend: bool = False,
+) -> DeliveryResult:
+    """Email edition ``edition`` (e.g. ``daily:2026-06-02``) of ``d`` to ``subscribers``. Never raises for SMTP."""
+    t0 = time.perf_counter()
     res = DeliveryResult()
-    if not settings.smtp_host:
+    if mailer is None:
         res.skipped_reason = "no DIGEST_SMTP_HOST"
         return res
-    if not settings.email_to:
-        res.skipped_reason = "no DIGEST_EMAIL_TO subscribers"
+    if not subscribers:
+        res.skipped_reason = "no DIGEST_EMAIL_TO subscribers for this edition"
         return res
     if not d.entries:
         res.skipped_reason = "no relevant papers"
         return res
-    done = set() if resend else store.delivered(d.date)
-    todo = [r for r in settings.email_to if r not in done]
-    res.already = [r for r in settings.email_to if r in done]
-    bodies = email_bodies(d, settings)
-    wait = settings.email_backoff_seconds
-    for attempt in range(1, settings.email_max_tries + 1):
-        if not todo:
-            break
+    unsubscribed = store.unsubscribed()
+    todo: list[tuple[Subscriber, EmailMessage]] = []
+    for sub in subscribers:
+        if sub.address in unsubscribed:
+            continue
+        part = for_subscriber(d, sub)
+        if not part.entries:
+            continue
+        claim = store.claim_delivery(edition, sub.address, owner, settings.lease_seconds, resend)
+        if claim == Claim.sent:
+            res.already.append(sub.address)
+        elif claim == Claim.sending:
+            res.busy.append(sub.address)
+        elif claim == Claim.unknown:
+            res.unknown.append(sub.address)
+        else:
+            todo.append((sub, build_message(part, settings, sub, page_url)))
+    policy = RetryPolicy(tries=settings.email_max_tries, backoff=settings.email_backoff_seconds)
+    pending = list(todo)
+
+    def send_pending() -> None:
+        with mailer.session() as session:
+            while pending:
+                sub, msg = pending[0]
+                try:
+                    session.send(msg)
+                except Refused as exc:  # permanent for this address: recorded, not retried
+                    res.failed[sub.address] = str(exc)
+                    store.mark_delivery(edition, sub.address, owner, DeliveryStatus.failed, str(exc))
+                    pending.pop(0)
+                    continue
+                store.mark_delivery(edition, sub.address, owner, DeliveryStatus.sent, message_id=str(msg["Message-ID"]))
+                res.sent.append(sub.address)
+                pending.pop(0)
+
+    if pending:
         try:
-            with _connect(settings) as smtp:
-                for rcpt in list(todo):
-                    try:
-                        smtp.send_message(build_message(d, settings, rcpt, bodies), to_addrs=[rcpt])
-                    except smtplib.SMTPRecipientsRefused as exc:  # permanent for this address: do not retry
-                        res.failed[rcpt] = _why(exc)
-                        store.record_delivery(d.date, rcpt, "failed", res.failed[rcpt])
-                        todo.remove(rcpt)
-                        continue
-                    store.record_delivery(d.date, rcpt, "sent")
-                    res.sent.append(rcpt)
-                    res.failed.pop(rcpt, None)
-                    todo.remove(rcpt)
-        except (OSError, smtplib.SMTPException) as exc:  # connection refused, timeout, TLS, auth, 4xx/5xx
-            why = _why(exc)
-            log.warning(
-                "SMTP %s:%s attempt %d/%d: %s",
-                settings.smtp_host,
-                settings.smtp_port,
-                attempt,
-                settings.email_max_tries,
-                why,
-            )
-            for rcpt in todo:
-                res.failed[rcpt] = why
-            if attempt < settings.email_max_tries:
-                time.sleep(wait)
-                wait *= 2
-    for rcpt in todo:
-        store.record_delivery(d.date, rcpt, "failed", res.failed.get(rcpt, "not sent"))
+            policy.call(send_pending, f"SMTP {settings.smtp_host}:{settings.smtp_port}")
+        except GaveUp as exc:
+            for sub, _msg in pending:
+                res.failed[sub.address] = exc.last
+                store.mark_delivery(edition, sub.address, owner, DeliveryStatus.failed, exc.last)
+    res.seconds = round(time.perf_counter() - t0, 3)
     return res
 
 

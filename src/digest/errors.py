@@ -1,16 +1,39 @@
 """A small, picklable exception tree. Messages say what failed and what to do about it.
 
 Prefect serialises exceptions between processes, so every class keeps its constructor
-arguments in ``args`` (via ``__reduce__``).
+arguments in ``args`` (via ``__reduce__``). :func:`mask_secrets` is applied to every message
+that leaves the process (CLI, run reports, logs), so a password in a URL never shows.
 """
 
 from __future__ import annotations
+
+import re
+
+# user:password@ in URLs; key=… / api_key=… / token=… query values; bearer tokens; sk-… style keys
+_URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][\w+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@")
+_QUERY_SECRET = re.compile(r"(?i)\b(?P<k>api[_-]?key|key|token|password|secret)=(?P<v>[^&\s'\"]+)")
+_BEARER = re.compile(r"(?i)\bbearer\s+[\w.~+/-]+=*")
+_KEYLIKE = re.compile(r"\b(sk|pk|rk)-[A-Za-z0-9_-]{12,}")
+
+
+def mask_secrets(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """``text`` with passwords in URLs, key-like tokens and the given literal ``secrets`` replaced by ``***``."""
+    for s in secrets:
+        if s and len(s) >= 4:
+            text = text.replace(s, "***")
+    text = _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
+    text = _QUERY_SECRET.sub(lambda m: f"{m['k']}=***", text)
+    text = _BEARER.sub("Bearer ***", text)
+    return _KEYLIKE.sub(lambda m: f"{m.group(1)}-***", text)
 
 
 class DigestError(Exception):
     """Base class of every error this package raises on purpose."""
 
+    exit_code = 1
+
     def __init__(self, message: str) -> None:
+        message = mask_secrets(message)
         super().__init__(message)
         self.message = message
 
@@ -19,7 +42,15 @@ class DigestError(Exception):
 
 
 class ConfigError(DigestError):
-    """A setting is missing or invalid."""
+    """A setting is missing or invalid (exit status 2: fix the configuration and run again)."""
+
+    exit_code = 2
+
+
+class UsageError(DigestError):
+    """The command line asks for something contradictory (exit status 2)."""
+
+    exit_code = 2
 
 
 class FetchError(DigestError):
@@ -34,7 +65,7 @@ class FetchError(DigestError):
 
 
 class FeedParseError(FetchError):
-    """The feed was fetched but is not valid XML / not an arXiv feed."""
+    """The response was fetched but is not an arXiv feed (malformed XML, an HTML page, no channel)."""
 
 
 class StoreError(DigestError):
@@ -44,12 +75,13 @@ class StoreError(DigestError):
 class LLMError(DigestError):
     """An LLM call failed for good (after retries)."""
 
-    def __init__(self, message: str, paper_id: str | None = None) -> None:
+    def __init__(self, message: str, paper_id: str | None = None, unreachable: bool = False) -> None:
         super().__init__(message)
         self.paper_id = paper_id
+        self.unreachable = unreachable  # no answer at all (connection, timeout, 5xx): counts for the breaker
 
-    def __reduce__(self) -> tuple[type[LLMError], tuple[str, str | None]]:
-        return (type(self), (self.message, self.paper_id))
+    def __reduce__(self) -> tuple[type[LLMError], tuple[str, str | None, bool]]:
+        return (type(self), (self.message, self.paper_id, self.unreachable))
 
 
 class ModelError(DigestError):
@@ -62,3 +94,9 @@ class InputError(DigestError):
 
 class AlarmError(DigestError):
     """A run finished but its result must not be trusted (e.g. papers fetched, none summarised)."""
+
+
+class BusyError(DigestError):
+    """Another process holds the day's lease (exit status 0: the other run does the work)."""
+
+    exit_code = 0

@@ -1,4 +1,6 @@
-"""Pydantic models: the contract between stages. They do no I/O."""
+"""Pydantic records: the contract between stages. They do no I/O and are plain serialisable values,
+so a stage can run in another process (a Prefect task on a worker) and hand its result back.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +15,66 @@ from digest.text import clean_abstract, clean_text
 AnnounceType = Literal["new", "cross", "replace", "replace-cross"]
 
 
+# --- enums ------------------------------------------------------------------------------------------
+class DayState(StrEnum):
+    announced = "announced"
+    no_announcement = "no_announcement"  # a weekend, or a holiday where the RSS and the API agree
+    unconfirmed = "unconfirmed"  # an empty channel on a weekday: checked again on the next run
+
+
+class DaySource(StrEnum):
+    rss = "rss"  # the day's exact announcement list
+    api = "api"  # reconstructed from the API's submission window (approximate)
+
+
+class SummaryTier(StrEnum):
+    """Who wrote a summary, best first. Which tiers are final depends on the settings (see ``llm.cache``)."""
+
+    llm = "llm"  # the configured LLM, validated
+    translated = "translated"  # extractive English TL;DR + machine translation
+    extractive = "extractive"  # extractive English TL;DR only, no Chinese
+
+    @property
+    def rank(self) -> int:
+        return {"llm": 0, "translated": 1, "extractive": 2}[self.value]
+
+
+class SummaryStatus(StrEnum):
+    ok = "ok"  # the configured route produced it
+    fallback = "fallback"  # the configured route failed for this paper; a lower tier stands in (marked)
+
+
+class DeliveryStatus(StrEnum):
+    sending = "sending"  # claimed by a process, SMTP in progress
+    sent = "sent"
+    failed = "failed"  # refused or never accepted: retried on the next run
+    unknown = "unknown"  # the sender died between claiming and marking: may or may not have arrived
+
+
+class EmptyDayMode(StrEnum):
+    skip = "skip"  # write nothing
+    note = "note"  # a short "nothing relevant today" page (never over an existing digest)
+
+
+class EmptyDayOutcome(StrEnum):
+    none = "none"  # the day had entries: written normally
+    skipped = "skipped"
+    note = "note"
+    kept_existing = "kept_existing"
+
+
+class RunStatus(StrEnum):
+    ok = "ok"
+    no_announcement = "no_announcement"
+    partial = "partial"
+    failed = "failed"
+    busy = "busy"  # another process holds the day's lease and does the work
+    cancelled = "cancelled"
+    running = "running"
+    crashed = "crashed"  # found running with an expired lease (display only)
+
+
+# --- papers -----------------------------------------------------------------------------------------
 class Paper(BaseModel):
     """One arXiv paper at one version. Identity is ``id`` (no version); ``version`` is a field."""
 
@@ -30,8 +92,8 @@ class Paper(BaseModel):
     published: dt.datetime | None = None
     updated: dt.datetime | None = None
     comment: str | None = None
-    abs_url: str = ""
-    pdf_url: str = ""
+    journal_ref: str | None = None
+    doi: str | None = None
 
     @field_validator("id")
     @classmethod
@@ -41,10 +103,10 @@ class Paper(BaseModel):
             raise ValueError("empty arXiv id")
         return v
 
-    @field_validator("title")
+    @field_validator("title", "comment", "journal_ref", "doi")
     @classmethod
-    def _title(cls, v: str) -> str:
-        return clean_text(v)
+    def _clean(cls, v: str | None) -> str | None:
+        return None if v is None else clean_text(v)
 
     @field_validator("abstract")
     @classmethod
@@ -54,13 +116,19 @@ class Paper(BaseModel):
     @field_validator("authors", "categories", mode="before")
     @classmethod
     def _none_list(cls, v: object) -> object:
-        return [] if v is None else v
+        return [] if v is None else [clean_text(str(x)) for x in v]  # type: ignore[attr-defined]
 
-    def model_post_init(self, __context: object) -> None:
-        if not self.abs_url:
-            object.__setattr__(self, "abs_url", f"https://arxiv.org/abs/{self.id}")
-        if not self.pdf_url:
-            object.__setattr__(self, "pdf_url", f"https://arxiv.org/pdf/{self.id}")
+    @property
+    def abs_url(self) -> str:
+        return f"https://arxiv.org/abs/{self.id}"
+
+    @property
+    def pdf_url(self) -> str:
+        return f"https://arxiv.org/pdf/{self.id}"
+
+    @property
+    def html_url(self) -> str:
+        return f"https://arxiv.org/html/{self.id}"
 
     @property
     def text(self) -> str:
@@ -68,12 +136,23 @@ class Paper(BaseModel):
         return f"{self.title}. {self.abstract}"
 
 
+class FetchCounts(BaseModel):
+    fetched: int = 0
+    new: int = 0
+    duplicate: int = 0
+    replaced: int = 0
+    skipped: int = 0  # items excluded (replacements, when excluded)
+
+    def __add__(self, other: FetchCounts) -> FetchCounts:
+        return FetchCounts(**{k: getattr(self, k) + getattr(other, k) for k in FetchCounts.model_fields})
+
+
 class Announcement(BaseModel):
     """What one fetch of the daily feed said: a day (or no announcement) and its papers."""
 
     date: dt.date | None
     papers: list[Paper] = Field(default_factory=list)
-    skipped: int = 0  # items excluded (replacements, when excluded)
+    skipped: int = 0
     source_url: str = ""
 
     @property
@@ -81,6 +160,23 @@ class Announcement(BaseModel):
         return not self.papers and self.skipped == 0
 
 
+class DayFetch(BaseModel):
+    """The fetch stage's record: which day, what the store knows of it, its papers."""
+
+    date: dt.date | None
+    state: DayState
+    source: DaySource | None = None
+    papers: list[Paper] = Field(default_factory=list)
+    counts: FetchCounts = Field(default_factory=FetchCounts)
+    reason: str = ""
+    seconds: float = 0.0
+
+    @property
+    def approximate(self) -> bool:
+        return self.source == DaySource.api
+
+
+# --- relevance --------------------------------------------------------------------------------------
 class Neighbour(BaseModel):
     id: str
     title: str
@@ -96,15 +192,25 @@ class Relevance(BaseModel):
     neighbours: list[Neighbour] = Field(default_factory=list)
     model: str = ""
 
-
-class SummaryStatus(StrEnum):
-    ok = "ok"
-    fallback = "fallback"
-    failed = "failed"
+    @property
+    def best_topic(self) -> str | None:
+        return max(self.topics, key=lambda t: self.topics[t]) if self.topics else None
 
 
+class ClassifyResult(BaseModel):
+    relevance: list[Relevance] = Field(default_factory=list)
+    embedded: int = 0  # papers embedded now (the rest came from the store's cache)
+    embed_seconds: float = 0.0
+    seconds: float = 0.0
+
+    @property
+    def relevant_ids(self) -> list[str]:
+        return [r.id for r in self.relevance if r.relevant]
+
+
+# --- summaries --------------------------------------------------------------------------------------
 class SummaryFields(BaseModel):
-    """What the LLM returns for one paper (the structured-output schema)."""
+    """What the LLM returns for one paper (the structured-output schema). Raw: validated, not cleaned."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -121,16 +227,58 @@ class Summary(BaseModel):
     title_zh: str = ""
     tldr_zh: str = ""
     abstract_zh: str = ""
-    status: SummaryStatus
+    tier: SummaryTier
+    status: SummaryStatus = SummaryStatus.ok
     backend: str  # "llm:<model>", "google-translate", "extractive"
     reason: str = ""
-    model: str = ""
+    model: str = ""  # the LLM model of the cache key ("" = made with no LLM configured)
     prompt_hash: str = ""
+    llm_answered: bool = False  # the LLM answered (and was paid) for this key, even if the answer was rejected
     tokens_in: int = 0
     tokens_out: int = 0
     cost: float = 0.0
 
+    @field_validator("tldr_en", "title_zh", "tldr_zh", "abstract_zh", "reason")
+    @classmethod
+    def _clean(cls, v: str) -> str:
+        return clean_text(v)
 
+
+class SummaryStats(BaseModel):
+    papers: int = 0
+    cached: int = 0
+    called: int = 0  # papers that needed at least one LLM request
+    called_ok: int = 0  # … of which the LLM's answer was accepted
+    requests: int = 0
+    skipped_breaker: int = 0  # papers not called because the endpoint was found down in this run
+    busy: int = 0  # papers another process was summarising (claimed): left to it
+    ok: int = 0
+    fallback: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost: float = 0.0
+    backends: dict[str, int] = Field(default_factory=dict)
+    seconds: float = 0.0
+
+    def line(self) -> str:
+        return (
+            f"papers {self.papers}, cached {self.cached}, called {self.called}, fallback {self.fallback}, "
+            f"tokens in {self.tokens_in} / out {self.tokens_out}, cost ${self.cost:.4f}"
+            + (f", not called (endpoint down) {self.skipped_breaker}" if self.skipped_breaker else "")
+            + (f", left to another run {self.busy}" if self.busy else "")
+        )
+
+
+class DayProgress(BaseModel):
+    """The day's stored state after a run: what the judge reads (not what this run happened to do)."""
+
+    relevant: int = 0
+    complete: int = 0  # summaries that reached the configured route (status ok)
+    fallback: int = 0  # marked fallbacks (published, marked)
+    missing: int = 0  # no usable summary at all
+
+
+# --- render & deliver -------------------------------------------------------------------------------
 class DigestEntry(BaseModel):
     n: int
     paper: Paper
@@ -143,15 +291,43 @@ class Digest(BaseModel):
     entries: list[DigestEntry]
     fetched: int = 0
     approximate: bool = False  # reconstructed from the API (submission window), not the exact RSS list
+    topic_names: dict[str, str] = Field(default_factory=dict)  # topic id → display name, in the model's order
+    title: str = ""  # edition title override (weekly)
 
 
-class RunStatus(StrEnum):
-    ok = "ok"
-    no_announcement = "no_announcement"
-    partial = "partial"
-    failed = "failed"
+class RenderResult(BaseModel):
+    day: dt.date
+    entries: int = 0
+    written: list[str] = Field(default_factory=list)  # paths whose bytes changed
+    files: list[str] = Field(default_factory=list)  # every path this render is responsible for
+    empty_day: EmptyDayOutcome = EmptyDayOutcome.none
+    published: bool = False  # the day page exists and may be emailed
+    withheld: str = ""  # why nothing was published (a day in alarm)
+    seconds: float = 0.0
 
 
+class DeliveryResult(BaseModel):
+    sent: list[str] = Field(default_factory=list)
+    already: list[str] = Field(default_factory=list)
+    failed: dict[str, str] = Field(default_factory=dict)
+    unknown: list[str] = Field(default_factory=list)  # claimed by a sender that died: not re-sent, shown
+    busy: list[str] = Field(default_factory=list)  # another process is sending these right now
+    skipped_reason: str = ""
+    seconds: float = 0.0
+
+    @property
+    def status(self) -> str:
+        if self.skipped_reason:
+            return f"skipped: {self.skipped_reason}"
+        total = len(self.failed) + len(self.sent) + len(self.already) + len(self.unknown) + len(self.busy)
+        if self.failed:
+            return f"failed for {len(self.failed)} of {total}"
+        extra = f", unknown {len(self.unknown)}" if self.unknown else ""
+        extra += f", being sent by another run {len(self.busy)}" if self.busy else ""
+        return f"sent {len(self.sent)}, already sent {len(self.already)}{extra}"
+
+
+# --- the run ----------------------------------------------------------------------------------------
 class RunReport(BaseModel):
     date: dt.date | None = None
     status: RunStatus = RunStatus.ok
@@ -174,9 +350,10 @@ class RunReport(BaseModel):
     cost: float = 0.0
     duration_s: float = 0.0
     files: list[str] = Field(default_factory=list)
-    empty_day: str = ""
+    empty_day: EmptyDayOutcome = EmptyDayOutcome.none
     backends: dict[str, int] = Field(default_factory=dict)
     stage_seconds: dict[str, float] = Field(default_factory=dict)
+    run_id: int | None = None
 
     def line(self) -> str:
         day = self.date.isoformat() if self.date else "today"

@@ -1,30 +1,49 @@
-"""The pipeline: fetch → classify → summarise → render → deliver, as plain functions returning a RunReport.
+"""The pipeline: fetch → classify → enrich → summarise → render → deliver, as functions returning records.
 
-Idempotent by construction: every stage persists its results in the store and reads them back first, so a
-re-run of a finished day makes no paid call, sends no email and rewrites no file, and a re-run after a
-crash finishes what is left. The CLI (``digest run``) and the Prefect flows (``flows/``) both call this.
+Each stage takes plain values and returns a typed record (:class:`~digest.models.DayFetch`,
+:class:`~digest.models.ClassifyResult`, :class:`~digest.models.SummaryStats`,
+:class:`~digest.models.RenderResult`, :class:`~digest.models.DeliveryResult`); :func:`run_day` assembles the
+:class:`~digest.models.RunReport` once from them and :func:`judge_day` — a pure function of the day's
+*stored* state — decides ok / no announcement / partial / failed. A run holds the day's lease in the
+store (renewed by a heartbeat) so a second run of the same day waits or steps aside; every paid result
+is in the store first, so a re-run redoes nothing. The CLI (``digest run``) and the Prefect flows run
+the same :class:`Stages` — the flow with each stage wrapped as a task.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from digest import fetch
-from digest.config import Settings
-from digest.deliver import deliver_day
-from digest.errors import AlarmError, DigestError, FetchError
-from digest.llm.summarize import SummaryStats, summarise
-from digest.models import Paper, RunReport, RunStatus
-from digest.relevance.embed import embed_papers, make_embedder
-from digest.relevance.stage import classify_day
-from digest.render import RenderResult, render_day
-from digest.sources.calendar import is_announcement_weekday, weekdays
-from digest.store import Store, UpsertCounts
+from digest.deliver import deliver
+from digest.errors import BusyError, DigestError, mask_secrets
+from digest.ingest import Ingestor
+from digest.llm.summarize import Summariser
+from digest.models import (
+    ClassifyResult,
+    DayFetch,
+    DayProgress,
+    DayState,
+    DeliveryResult,
+    EmptyDayOutcome,
+    Paper,
+    RenderResult,
+    RunReport,
+    RunStatus,
+    SummaryStats,
+    SummaryStatus,
+)
+from digest.providers import Providers
+from digest.relevance.classify import classify
+from digest.render import build, render_day
+from digest.render.formats import day_path
+from digest.sources import api
+from digest.sources.calendar import weekdays
 
 log = logging.getLogger(__name__)
 
@@ -33,170 +52,281 @@ Progress = Callable[[str, int, int], None]
 
 
 @dataclass
-class RunContext:
-    settings: Settings
-    store: Store
+class Run:
+    """One invocation: the providers plus per-run options. The stage functions below take it last."""
+
+    providers: Providers
     progress: Progress | None = None
     resend: bool = False
-    rss_checked: set[str] = field(default_factory=set)  # RSS fetched once per run, not once per day
+    flow_run_id: str | None = None
+    _ingestor: Ingestor | None = None
+
+    @property
+    def ingestor(self) -> Ingestor:
+        if self._ingestor is None:
+            p = self.providers
+            self._ingestor = Ingestor(p.settings, p.store, p.arxiv)
+        return self._ingestor
 
     def tick(self, stage: str, advance: int, total: int) -> None:
         if self.progress:
             self.progress(stage, advance, total)
 
 
-@contextmanager
-def _timed(report: RunReport, stage: str) -> Iterator[None]:
-    t = time.perf_counter()
+# --- the stages: plain values in, records out ---------------------------------------------------------
+def fetch_stage(day: dt.date | None, run: Run) -> DayFetch:
+    """The papers of announcement ``day`` (``None``: today's feed), by the one ingestion policy."""
+    return run.ingestor.today() if day is None else run.ingestor.day(day)
+
+
+def classify_stage(papers: list[Paper], run: Run) -> ClassifyResult:
+    p = run.providers
+    return classify(
+        papers,
+        p.model,
+        p.embedder,
+        p.store,
+        p.settings.relevance_threshold,
+        lambda n: run.tick("embed", n, len(papers)),
+    )
+
+
+def enrich_stage(ids: list[str], run: Run) -> int:
+    """Comments / venue / DOI from the API for relevant papers the RSS feed described without them (one request)."""
+    p = run.providers
+    papers = [x for x in p.store.get_papers(ids) if x.comment is None]
+    if not papers:
+        return 0
     try:
-        yield
-    finally:
-        report.stage_seconds[stage] = round(report.stage_seconds.get(stage, 0.0) + time.perf_counter() - t, 3)
+        got = {x.id: x for x in api.fetch_ids([x.id for x in papers], p.settings, p.arxiv)}
+    except DigestError as exc:  # metadata is a nicety: never fail a day for it
+        log.warning("could not fetch comments / venue from the arXiv API: %s", exc)
+        return 0
+    updated = [
+        x.model_copy(
+            update={"comment": got[x.id].comment or "", "journal_ref": got[x.id].journal_ref, "doi": got[x.id].doi}
+        )
+        for x in papers
+        if x.id in got
+    ]
+    p.store.update_metadata(updated)
+    return len(updated)
 
 
-def _add_counts(report: RunReport, c: UpsertCounts) -> None:
-    report.new += c.new
-    report.duplicate += c.duplicate
-    report.replaced += c.replaced
-    report.skipped += c.skipped
+def summarise_stage(papers: list[Paper], run: Run) -> SummaryStats:
+    p = run.providers
+    s = Summariser(p.settings, p.store, p.prompts, p.chat, p.translator, p.owner)
+    return s.run(papers, tick=lambda _s: run.tick("summarise", 1, len(papers)))
 
 
-def ingest_day(day: dt.date, ctx: RunContext, report: RunReport) -> list[Paper]:
-    """The papers of announcement ``day``: from the store if already ingested, else RSS, else the API."""
-    settings, store = ctx.settings, ctx.store
-    state = store.day_state(day)
-    if state is None and "rss" not in ctx.rss_checked:
-        ctx.rss_checked.add("rss")
-        try:
-            got, counts = fetch.fetch_rss(settings, store)  # stores whatever day the feed carries
-            if got == day:
-                _add_counts(report, counts)
-        except FetchError as exc:
-            log.warning("RSS unavailable (%s); using the API for %s", exc, day)
-        state = store.day_state(day)
-    if state is None:
-        _papers, counts = fetch.fetch_announcement_via_api(day, settings, store)
-        _add_counts(report, counts)
-        state = store.day_state(day)
-    papers = store.papers_of_day(day)
-    if state is not None and state[0] == "no_announcement" and not papers:
-        return []
-    return papers
+def progress_stage(day: dt.date, run: Run) -> DayProgress:
+    """The day's stored state: relevant papers and how many have a complete / fallback / no summary."""
+    store = run.providers.store
+    entries = build.entries_for(store.papers_of_day(day), store)
+    prog = DayProgress(relevant=len(entries))
+    for e in entries:
+        s = e.summary
+        if s is None:
+            prog.missing += 1
+        elif s.status == SummaryStatus.ok:
+            prog.complete += 1
+        else:
+            prog.fallback += 1
+    return prog
+
+
+def render_stage(day: dt.date, run: Run) -> RenderResult:
+    p = run.providers
+    return render_day(day, p.settings, p.store, p.topic_names)
+
+
+def deliver_stage(day: dt.date, run: Run) -> DeliveryResult:
+    p = run.providers
+    d = build.build_digest(day, p.store, p.topic_names)
+    daily = [s for s in p.subscribers if s.edition == "daily"]
+    page = p.settings.site_url.rstrip("/") + "/" + day_path(day, "html")
+    return deliver(d, f"daily:{day.isoformat()}", daily, p.mailer, p.store, p.settings, p.owner, page, run.resend)
 
 
 @dataclass(frozen=True)
 class Stages:
     """The stage functions a day runs through; the Prefect flow passes task-wrapped versions of the same."""
 
-    fetch: Callable[[dt.date | None, RunContext, RunReport], list[Paper]]
-    classify: Callable[[list[Paper], RunContext, RunReport], list[Paper]]
-    summarise: Callable[[list[Paper], RunContext, RunReport], SummaryStats]
-    render: Callable[[RunContext, RunReport], RenderResult]
-    deliver: Callable[[RenderResult, SummaryStats, RunContext, RunReport], None]
+    fetch: Callable[[dt.date | None], DayFetch]
+    classify: Callable[[list[Paper]], ClassifyResult]
+    enrich: Callable[[list[str]], int]
+    summarise: Callable[[list[Paper]], SummaryStats]
+    progress: Callable[[dt.date], DayProgress]
+    render: Callable[[dt.date], RenderResult]
+    deliver: Callable[[dt.date], DeliveryResult]
 
 
-def run_day(day: dt.date | None, ctx: RunContext, stages: Stages | None = None) -> RunReport:
+def plain_stages(run: Run) -> Stages:
+    return Stages(
+        fetch=lambda d: fetch_stage(d, run),
+        classify=lambda ps: classify_stage(ps, run),
+        enrich=lambda ids: enrich_stage(ids, run),
+        summarise=lambda ps: summarise_stage(ps, run),
+        progress=lambda d: progress_stage(d, run),
+        render=lambda d: render_stage(d, run),
+        deliver=lambda d: deliver_stage(d, run),
+    )
+
+
+# --- judging a day -------------------------------------------------------------------------------------
+def judge_day(
+    fetch: DayFetch,
+    progress: DayProgress | None,
+    delivery: DeliveryResult | None,
+    llm: bool,
+    fetched: int = 0,
+) -> tuple[RunStatus, str]:
+    """ok / no announcement / partial / failed, from the day's stored state (not this run's calls)."""
+    if fetch.state != DayState.announced:
+        return RunStatus.no_announcement, fetch.reason or "no announcement"
+    if progress is None or progress.relevant == 0:
+        return RunStatus.ok, f"no relevant papers among {fetched}"
+    n = progress.relevant
+    if progress.complete == 0 and (llm or progress.missing == n):
+        return RunStatus.failed, f"{n} relevant papers, none summarised" + (" by the LLM" if llm else "")
+    if delivery is not None and delivery.failed:
+        why = "; ".join(f"{k}: {v}" for k, v in sorted(delivery.failed.items()))
+        return RunStatus.partial, f"email failed: {why}"[:400]
+    if progress.fallback or progress.missing:
+        return RunStatus.partial, (
+            f"{progress.fallback + progress.missing} of {n} summaries are fallbacks (marked in the digest); "
+            "a re-run retries those the LLM could not be reached for"
+        )
+    return RunStatus.ok, ""
+
+
+# --- one day, end to end --------------------------------------------------------------------------------
+@contextmanager
+def _heartbeat(run: Run, run_id: int, lease: list[str]) -> Iterator[None]:
+    """Renew the day's lease and the run's heartbeat while the run works."""
+    p = run.providers
+    stop = threading.Event()
+    every = max(1.0, p.settings.lease_seconds / 3)
+
+    def beat() -> None:
+        while not stop.wait(every):
+            try:
+                p.store.heartbeat(run_id)
+                if lease:
+                    p.store.renew_lease(lease[0], p.owner, p.settings.lease_seconds)
+            except Exception as exc:  # a missed beat is not fatal; the lease is long enough for a few
+                log.warning("heartbeat failed: %s", exc)
+
+    t = threading.Thread(target=beat, name="heartbeat", daemon=True)
+    t.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        t.join(timeout=5)
+
+
+def acquire_day(run: Run, day: dt.date, lease: list[str]) -> None:
+    """Take the day's lease, or wait for it (``DIGEST_ON_BUSY=wait``), or raise :class:`BusyError`."""
+    p = run.providers
+    name = f"day:{day.isoformat()}"
+    deadline = time.monotonic() + (p.settings.busy_wait_seconds if p.settings.on_busy == "wait" else 0)
+    while True:
+        if p.store.acquire_lease(name, p.owner, p.settings.lease_seconds):
+            lease.append(name)
+            return
+        if time.monotonic() >= deadline:
+            holder = p.store.lease_holder(name)
+            who = holder.owner if holder else "another run"
+            raise BusyError(f"{day} is being processed by {who}: it will finish the day (DIGEST_ON_BUSY=wait to wait)")
+        time.sleep(1.0)
+
+
+def run_day(day: dt.date | None, run: Run, stages: Stages | None = None) -> RunReport:
     """One announcement day end to end (``None`` = today's RSS announcement). Never raises: the report says."""
-    st = stages or PLAIN
+    st = stages or plain_stages(run)
+    p = run.providers
     t0 = time.perf_counter()
     report = RunReport(date=day)
-    run_id = ctx.store.start_run("day", day)
+    report.run_id = run_id = p.store.start_run("day", day, p.owner, run.flow_run_id)
+    lease: list[str] = []
     try:
-        papers = st.fetch(day, ctx, report)
-        if papers:
-            relevant = st.classify(papers, ctx, report)
-            stats = st.summarise(relevant, ctx, report)
-            res = st.render(ctx, report)
-            st.deliver(res, stats, ctx, report)
+        with _heartbeat(run, run_id, lease):
+            if day is not None:
+                acquire_day(run, day, lease)
+            f = st.fetch(day)
+            report.date = f.date
+            _add_fetch(report, f)
+            if f.date is not None and not lease:
+                p.store.heartbeat(run_id, f.date)
+                acquire_day(run, f.date, lease)
+            _day_body(f, run, st, report)
+    except BusyError as exc:
+        report.status, report.reason = RunStatus.busy, str(exc)
     except Exception as exc:
         fail(report, exc)
+    finally:
+        for name in lease:
+            p.store.release_lease(name, p.owner)
     report.duration_s = round(time.perf_counter() - t0, 3)
-    ctx.store.finish_run(run_id, report)
+    p.store.finish_run(run_id, report)
     return report
 
 
-# --- the stages, each callable alone (the Prefect flow wraps each one in a task) ------------------
+def _day_body(f: DayFetch, run: Run, st: Stages, report: RunReport) -> None:
+    p = run.providers
+    llm = p.chat is not None
+    if f.state != DayState.announced or f.date is None:
+        report.status, report.reason = judge_day(f, None, None, llm)
+        return
+    day = f.date
+    c = st.classify(f.papers)
+    report.stage_seconds.update(embed=c.embed_seconds, classify=c.seconds)
+    relevant_ids = set(c.relevant_ids)
+    relevant = [x for x in f.papers if x.id in relevant_ids]
+    report.relevant = len(relevant)
+    if relevant:
+        st.enrich([x.id for x in relevant])
+        s = st.summarise(relevant)
+        _add_stats(report, s)
+    progress = st.progress(day)
+    status, reason = judge_day(f, progress, None, llm, len(f.papers))
+    if status == RunStatus.failed:  # a day in alarm publishes nothing new: previous files untouched
+        report.status, report.reason = status, reason + "; nothing published (fix the cause and re-run)"
+        return
+    r = st.render(day)
+    report.stage_seconds["render"] = r.seconds
+    report.files = sorted(set(r.written))
+    report.empty_day = r.empty_day
+    delivery = None
+    if r.published and relevant:
+        delivery = st.deliver(day)
+        report.stage_seconds["deliver"] = delivery.seconds
+        report.emails_sent = len(delivery.sent)
+        report.email_status = delivery.status
+    report.status, report.reason = judge_day(f, progress, delivery, llm, len(f.papers))
+    if report.status == RunStatus.ok and not relevant:
+        report.reason = f"no relevant papers among {len(f.papers)} (DIGEST_EMPTY_DAY={p.settings.empty_day.value})"
+        if r.empty_day == EmptyDayOutcome.kept_existing:
+            report.reason += "; the existing digest is kept"
+    elif report.status == RunStatus.ok and not llm:
+        report.reason = "no LLM endpoint (DIGEST_LLM_BASE_URL): offline summaries"
+
+
 def fail(report: RunReport, exc: BaseException) -> None:
-    """Record why the run failed (alarms and known errors in one line; anything else with its type)."""
+    """Record why the run failed (known errors in one line; anything else with its type)."""
     if isinstance(exc, DigestError):
         report.status, report.reason = RunStatus.failed, str(exc)
     else:  # a bug or an OS error (disk full, permissions): record it, do not lose the report
         log.error("run of %s crashed", report.date, exc_info=exc)
-        report.status, report.reason = RunStatus.failed, f"{exc.__class__.__name__}: {exc}"
+        report.status, report.reason = RunStatus.failed, mask_secrets(f"{exc.__class__.__name__}: {exc}")
 
 
-def stage_fetch(day: dt.date | None, ctx: RunContext, report: RunReport) -> list[Paper]:
-    """The day's papers ([] when there is nothing to do; the report says why)."""
-    settings, store = ctx.settings, ctx.store
-    with _timed(report, "fetch"):
-        if day is None:
-            ctx.rss_checked.add("rss")
-            got, counts = fetch.fetch_rss(settings, store)
-            _add_counts(report, counts)
-            report.date = day = got
-            if got is None:
-                report.status, report.reason = RunStatus.no_announcement, "the RSS feed has no announcement today"
-                return []
-            papers = store.papers_of_day(got)
-        elif not is_announcement_weekday(day):
-            report.status, report.reason = RunStatus.no_announcement, f"{day:%A}: arXiv announces Monday–Friday"
-            return []
-        else:
-            papers = ingest_day(day, ctx, report)
-    report.fetched = len(papers)
-    if not papers:
-        report.status, report.reason = RunStatus.no_announcement, f"no announcement for {day} (holiday?)"
-        stage_render(ctx, report)  # DIGEST_EMPTY_DAY: skip, or a short note (never over an existing digest)
-    return papers
-
-
-def stage_classify(papers: list[Paper], ctx: RunContext, report: RunReport) -> list[Paper]:
-    embedder = make_embedder(ctx.settings)
-    with _timed(report, "embed"):  # only papers not yet in the store's cache are embedded
-        emb = embed_papers(papers, embedder, ctx.store, progress=lambda n: ctx.tick("embed", n, len(papers)))
-    with _timed(report, "classify"):
-        rel = classify_day(papers, ctx.settings, ctx.store, embedder=embedder, emb=emb)
-    relevant = [p for p, r in zip(papers, rel, strict=True) if r.relevant]
-    report.relevant = len(relevant)
-    return relevant
-
-
-def stage_summarise(relevant: list[Paper], ctx: RunContext, report: RunReport) -> SummaryStats:
-    with _timed(report, "summarise"):
-        _summaries, stats = summarise(
-            relevant, ctx.settings, ctx.store, tick=lambda _s: ctx.tick("summarise", 1, len(relevant))
-        )
-    _add_stats(report, stats)
-    return stats
-
-
-def stage_render(ctx: RunContext, report: RunReport) -> RenderResult:
-    assert report.date is not None
-    with _timed(report, "render"):
-        res = render_day(report.date, ctx.settings, ctx.store)
-    report.files = sorted(set(report.files) | set(res.written))
-    report.empty_day = res.empty_day
-    return res
-
-
-def stage_deliver(res: RenderResult, stats: SummaryStats, ctx: RunContext, report: RunReport) -> None:
-    """Email (unless the day is in alarm), then raise :class:`AlarmError` if the day must count as failed."""
-    settings = ctx.settings
-    alarm = _alarm(report, stats, bool(settings.llm_base_url))
-    with _timed(report, "deliver"):
-        if res.digest is not None and not alarm:
-            dres = deliver_day(res.digest, settings, ctx.store, resend=ctx.resend)
-            report.emails_sent = len(dres.sent)
-            report.email_status = dres.status
-            if dres.failed:
-                report.status = RunStatus.partial
-                report.reason = "email failed: " + "; ".join(f"{k}: {v}" for k, v in sorted(dres.failed.items()))[:400]
-    if alarm:
-        raise AlarmError(alarm)
-    if not report.relevant and not report.reason:
-        report.reason = f"no relevant papers among {report.fetched} (DIGEST_EMPTY_DAY={settings.empty_day})"
-    if not settings.llm_base_url and report.relevant and not report.reason:
-        report.reason = "no LLM endpoint (DIGEST_LLM_BASE_URL): offline fallback summaries"
+def _add_fetch(report: RunReport, f: DayFetch) -> None:
+    report.fetched = len(f.papers)
+    report.new, report.duplicate = f.counts.new, f.counts.duplicate
+    report.replaced, report.skipped = f.counts.replaced, f.counts.skipped
+    report.stage_seconds["fetch"] = f.seconds
 
 
 def _add_stats(report: RunReport, stats: SummaryStats) -> None:
@@ -204,27 +334,42 @@ def _add_stats(report: RunReport, stats: SummaryStats) -> None:
     report.cached = stats.cached
     report.called = stats.called
     report.fallback = stats.fallback
-    report.failed = stats.failed
+    report.failed = stats.papers - stats.ok - stats.fallback
     report.tokens_in = stats.tokens_in
     report.tokens_out = stats.tokens_out
     report.cost = stats.cost
     report.backends = dict(stats.backends)
+    report.stage_seconds["summarise"] = stats.seconds
 
 
-def _alarm(report: RunReport, stats: SummaryStats, llm: bool) -> str:
-    """Why this day must count as failed, or ''."""
-    if llm and stats.called and stats.called_ok == 0:
-        return f"every LLM call failed ({stats.called} papers; see `digest runs`)"
-    if report.relevant and report.summarised == 0:
-        return f"{report.fetched} papers fetched, {report.relevant} relevant, none summarised ({stats.failed} failed)"
-    return ""
-
-
-PLAIN = Stages(stage_fetch, stage_classify, stage_summarise, stage_render, stage_deliver)
-
-
-def run_range(start: dt.date, end: dt.date, ctx: RunContext) -> list[RunReport]:
+# --- ranges and catch-up --------------------------------------------------------------------------------
+def run_range(start: dt.date, end: dt.date, run: Run, stages: Stages | None = None) -> list[RunReport]:
     """Every announcement weekday in ``start``…``end``; one day failing does not stop the others."""
     if end < start:
         raise DigestError(f"the range ends ({end}) before it starts ({start})")
-    return [run_day(day, ctx) for day in weekdays(start, end)]
+    return [run_day(day, run, stages) for day in weekdays(start, end)]
+
+
+DONE = {RunStatus.ok.value, RunStatus.partial.value, RunStatus.no_announcement.value}
+
+
+def missed_days(run: Run, today: dt.date) -> list[dt.date]:
+    """Announcement weekdays before ``today`` (at most ``DIGEST_CATCH_UP_DAYS`` back, and only after the last
+    finished day) that no run has finished: what a daily run catches up after downtime."""
+    p = run.providers
+    n = p.settings.catch_up_days
+    if n == 0:
+        return []
+    start = today - dt.timedelta(days=n + (n // 5) * 2 + 2)
+    window = [d for d in weekdays(start, today - dt.timedelta(days=1))][-n:]
+    if not window:
+        return []
+    finished = {
+        r["date"] for r in p.store.runs_of_days(window[0] - dt.timedelta(days=10), today) if r["status"] in DONE
+    }
+    finished |= {d for d, _ in p.store.digest_days()}
+    before = [d for d in finished if d is not None and d < today]
+    if not before:
+        return []  # nothing ever finished: a fresh install does not backfill on its own
+    last = max(before)
+    return [d for d in window if d > last]

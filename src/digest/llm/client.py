@@ -1,34 +1,53 @@
-"""One structured chat call per paper through the ``openai`` SDK, with our own retry policy.
+"""The chat provider behind one tiny interface, and its OpenAI-compatible implementation.
 
-The SDK's retries are switched off (``max_retries=0``) so that the backoff honours ``Retry-After``,
-counts against the paper's deadline, and is visible in our logs.
+:class:`ChatClient` has one method, ``complete(messages, timeout)``: it returns the raw answer text and
+token counts, or raises :class:`ChatUnavailable` (worth retrying: timeouts, dropped connections, 429,
+5xx) or :class:`ChatRefused` (not worth retrying: bad key, unknown model, a rejected request). Retries,
+deadlines and the run's circuit breaker are the summarise stage's business (:mod:`digest.retry`), so the
+SDK's own retries are off. Tests hand in fakes with the same method.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import random
-import time
+import threading
 from dataclasses import dataclass
-from typing import Any
-
-import openai
-from openai import OpenAI
-from pydantic import ValidationError
+from typing import Any, Protocol
 
 from digest.config import Settings
-from digest.errors import ConfigError, LLMError
+from digest.errors import ConfigError
 from digest.models import SummaryFields
+from digest.retry import Transient, parse_retry_after
 
 log = logging.getLogger(__name__)
 
 
-def make_client(settings: Settings) -> OpenAI:
-    if not settings.llm_base_url:
-        raise ConfigError("no LLM endpoint: set DIGEST_LLM_BASE_URL (any OpenAI-compatible /v1 URL)")
-    key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else "not-needed"
-    return OpenAI(base_url=settings.llm_base_url, api_key=key, timeout=settings.llm_timeout, max_retries=0)
+@dataclass(frozen=True)
+class ChatReply:
+    content: str
+    tokens_in: int
+    tokens_out: int
+
+
+class ChatUnavailable(Transient):
+    """No usable answer this time (timeout, connection, 429, 5xx); ``rate_limited`` for 429."""
+
+    def __init__(self, reason: str, retry_after: float | None = None, rate_limited: bool = False) -> None:
+        super().__init__(reason, retry_after)
+        self.rate_limited = rate_limited
+
+    def __reduce__(self) -> tuple[type[ChatUnavailable], tuple[str, float | None, bool]]:  # type: ignore[override]
+        return (type(self), (self.reason, self.retry_after, self.rate_limited))
+
+
+class ChatRefused(Exception):
+    """The endpoint refused the request for a reason retrying cannot fix (key, model, request)."""
+
+
+class ChatClient(Protocol):
+    model: str
+
+    def complete(self, messages: list[dict[str, str]], timeout: float) -> ChatReply: ...
 
 
 def schema() -> dict[str, Any]:
@@ -42,112 +61,73 @@ def schema() -> dict[str, Any]:
     return {"type": "json_schema", "json_schema": {"name": "digest_summary", "strict": True, "schema": s}}
 
 
-@dataclass
-class Answer:
-    fields: SummaryFields | None
-    raw: str
-    tokens_in: int
-    tokens_out: int
-    error: str = ""
+class OpenAIChat:
+    """Any OpenAI-compatible ``/chat/completions`` endpoint, through the ``openai`` SDK (built once, handed in).
 
+    ``DIGEST_LLM_RESPONSE_FORMAT=auto`` asks for ``json_schema`` and, if the endpoint rejects it (400),
+    switches to ``json_object`` for the rest of the run.
+    """
 
-class ChatCaller:
-    """Calls the endpoint; remembers (per run) whether json_schema is supported."""
-
-    def __init__(self, client: OpenAI, settings: Settings) -> None:
+    def __init__(self, client: Any, settings: Settings) -> None:
         self.client = client
-        self.settings = settings
-        self.mode = "json_schema" if settings.llm_response_format in ("auto", "json_schema") else "json_object"
+        self.model = settings.llm_model
+        self.extra_body = settings.llm_extra_body or None
+        self.auto = settings.llm_response_format == "auto"
+        self.mode = "json_object" if settings.llm_response_format == "json_object" else "json_schema"
+        self._lock = threading.Lock()
 
-    def _create(self, messages: list[dict[str, str]], mode: str, timeout: float) -> Any:
-        fmt: dict[str, Any] = schema() if mode == "json_schema" else {"type": "json_object"}
-        kwargs: dict[str, Any] = {
-            "model": self.settings.llm_model,
-            "messages": messages,
-            "response_format": fmt,
-            "temperature": 0.2,
-            "extra_body": self.settings.llm_extra_body or None,
-        }
-        return self.client.with_options(timeout=timeout).chat.completions.create(**kwargs)
+    def complete(self, messages: list[dict[str, str]], timeout: float) -> ChatReply:
+        import openai
 
-    def call(self, messages: list[dict[str, str]], deadline: float, paper_id: str) -> Answer:
-        s = self.settings
-        delay = s.llm_backoff_seconds
-        last = ""
-        for attempt in range(1, s.llm_max_tries + 1):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
+        for _ in range(2):
             mode = self.mode
+            fmt: dict[str, Any] = schema() if mode == "json_schema" else {"type": "json_object"}
             try:
-                resp = self._create(messages, mode, min(s.llm_timeout, remaining))
+                resp = self.client.with_options(timeout=timeout).chat.completions.create(
+                    model=self.model,
+                    messages=messages,
+                    response_format=fmt,
+                    temperature=0.2,
+                    extra_body=self.extra_body,
+                )
             except openai.BadRequestError as exc:
-                if mode == "json_schema" and s.llm_response_format == "auto":
-                    log.info("endpoint rejected json_schema (%s); using json_object", exc.status_code)
-                    self.mode = "json_object"
+                if mode == "json_schema" and self.auto:
+                    with self._lock:
+                        if self.mode == "json_schema":
+                            log.info("endpoint rejected json_schema (%s); using json_object", exc.status_code)
+                            self.mode = "json_object"
                     continue
-                raise LLMError(
-                    f"the LLM endpoint rejected the request for {paper_id}: {_short(exc)}", paper_id
-                ) from None
+                raise ChatRefused(f"the endpoint rejected the request: {str(exc)[:200]}") from None
             except (openai.AuthenticationError, openai.PermissionDeniedError, openai.NotFoundError) as exc:
-                raise LLMError(
-                    f"LLM endpoint refused ({exc.status_code}): check DIGEST_LLM_API_KEY, "
-                    f"DIGEST_LLM_MODEL and DIGEST_LLM_BASE_URL",
-                    paper_id,
+                raise ChatRefused(
+                    f"LLM endpoint refused ({exc.status_code}): check DIGEST_LLM_API_KEY, DIGEST_LLM_MODEL "
+                    "and DIGEST_LLM_BASE_URL"
                 ) from None
+            except openai.RateLimitError as exc:
+                after = parse_retry_after(exc.response.headers.get("retry-after")) if exc.response else None
+                raise ChatUnavailable("HTTP 429 (rate limited)", after, rate_limited=True) from None
             except openai.APIStatusError as exc:
-                last = f"HTTP {exc.status_code}"
-                wait = _retry_after(exc.response.headers) if exc.response is not None else None
-                self._sleep(wait if wait is not None else delay, deadline, attempt, last)
-                delay *= 2
-                continue
-            except (openai.APITimeoutError, openai.APIConnectionError) as exc:
-                last = exc.__class__.__name__
-                self._sleep(delay, deadline, attempt, last)
-                delay *= 2
-                continue
+                after = parse_retry_after(exc.response.headers.get("retry-after")) if exc.response else None
+                if exc.status_code >= 500 or exc.status_code in (408, 409):
+                    raise ChatUnavailable(f"HTTP {exc.status_code}", after) from None
+                raise ChatRefused(f"LLM endpoint answered HTTP {exc.status_code}: {str(exc)[:200]}") from None
+            except openai.APITimeoutError:
+                raise ChatUnavailable(f"timed out after {timeout:.0f}s") from None
+            except openai.APIConnectionError as exc:
+                raise ChatUnavailable(f"cannot connect ({exc.__class__.__name__})") from None
             usage = resp.usage
-            tin = usage.prompt_tokens if usage else 0
-            tout = usage.completion_tokens if usage else 0
-            raw = (resp.choices[0].message.content or "") if resp.choices else ""
-            try:
-                return Answer(SummaryFields.model_validate_json(_strip_fences(raw)), raw, tin, tout)
-            except ValidationError as exc:
-                errs = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'answer'}: {e['msg']}" for e in exc.errors()[:4])
-                return Answer(None, raw, tin, tout, f"answer is not the JSON object asked for ({errs})")
-        raise LLMError(
-            f"no answer for {paper_id} after {s.llm_max_tries} tries or the {s.llm_deadline:g}s "
-            f"deadline ({last or 'deadline'})",
-            paper_id,
-        )
-
-    def _sleep(self, wait: float, deadline: float, attempt: int, why: str) -> None:
-        wait = min(wait + random.uniform(0, 0.05 * max(wait, 0.01)), max(0.0, deadline - time.monotonic()))
-        log.warning("LLM %s; retry %d in %.2fs", why, attempt, wait)
-        time.sleep(wait)
+            content = (resp.choices[0].message.content or "") if resp.choices else ""
+            return ChatReply(content, usage.prompt_tokens if usage else 0, usage.completion_tokens if usage else 0)
+        raise ChatRefused("the endpoint rejected both json_schema and json_object requests")
 
 
-def _retry_after(headers: Any) -> float | None:
-    try:
-        v = headers.get("retry-after")
-        return max(0.0, float(v)) if v is not None else None
-    except (TypeError, ValueError):
-        return None
+def openai_client(settings: Settings, base_url: str | None = None, key: Any = None) -> Any:
+    """The SDK client (built once at the edge). No SDK retries: ours honour deadlines and the breaker."""
+    from openai import OpenAI
 
-
-def _strip_fences(raw: str) -> str:
-    t = raw.strip()
-    if t.startswith("```"):
-        t = t.split("\n", 1)[1] if "\n" in t else t
-        t = t.rsplit("```", 1)[0]
-    if not t.startswith("{") and "{" in t and "}" in t:
-        t = t[t.index("{") : t.rindex("}") + 1]
-    try:
-        json.loads(t)
-    except json.JSONDecodeError:
-        return raw
-    return t
-
-
-def _short(exc: Exception) -> str:
-    return str(exc)[:200]
+    url = base_url or settings.llm_base_url
+    if not url:
+        raise ConfigError("no LLM endpoint: set DIGEST_LLM_BASE_URL (any OpenAI-compatible /v1 URL)")
+    secret = key if key is not None else settings.llm_api_key
+    api_key = secret.get_secret_value() if secret is not None else "not-needed"
+    return OpenAI(base_url=url, api_key=api_key, timeout=settings.llm_timeout, max_retries=0)

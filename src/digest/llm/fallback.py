@@ -1,7 +1,10 @@
 """When the LLM fails or is not configured: extractive English TL;DR + machine translation.
 
-``deep-translator``'s GoogleTranslator needs no key but has no timeout and a 5,000-character limit:
-texts are chunked at sentence boundaries under the limit and each call runs under a deadline.
+A :class:`Translator` is one method, ``translate(text) -> str`` (Chinese). The shipped one is
+deep-translator's key-less GoogleTranslator, which has no timeout and a 5,000-character limit: texts are
+chunked at sentence boundaries, each call runs under a deadline, and a :class:`~digest.retry.Breaker`
+stops calling it after a few failures in a row (offline: fail fast, not once per paper). Whether it is
+reachable at all is probed once per run, and only when a paper's summary depends on it.
 """
 
 from __future__ import annotations
@@ -9,12 +12,19 @@ from __future__ import annotations
 import concurrent.futures as cf
 import re
 import threading
-from collections.abc import Callable
+from typing import Protocol
+
+from digest.retry import Breaker
 
 _SENT = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\[$\\])")
 LIMIT = 4500
+PROBE_TEXT = "Image editing with diffusion models."
 
-Translate = Callable[[str], str]
+
+class Translator(Protocol):
+    name: str
+
+    def translate(self, text: str) -> str: ...
 
 
 def first_sentence(abstract: str, max_words: int = 60) -> str:
@@ -46,48 +56,58 @@ def chunks(text: str, limit: int = LIMIT) -> list[str]:
     return out
 
 
-def google_translator(timeout: float) -> Translate:
-    """zh-CN translation through deep-translator's GoogleTranslator, each chunk under ``timeout`` seconds."""
-    from deep_translator import GoogleTranslator
+class GoogleTranslator:
+    """zh-CN through deep-translator's GoogleTranslator; each chunk under ``timeout`` seconds; a breaker."""
 
-    tr = GoogleTranslator(source="en", target="zh-CN")
-    pool = cf.ThreadPoolExecutor(max_workers=2, thread_name_prefix="translate")
+    name = "google-translate"
 
-    def translate(text: str) -> str:
-        parts = []
-        for piece in chunks(text):
-            fut = pool.submit(tr.translate, piece)
-            try:
-                res = fut.result(timeout=timeout)
-            except cf.TimeoutError:
-                raise TimeoutError(f"translator gave no answer in {timeout:g}s") from None
-            if not res or not isinstance(res, str):
-                raise ValueError("translator returned nothing")
-            parts.append(res)
+    def __init__(self, timeout: float, breaker_limit: int = 3) -> None:
+        from deep_translator import GoogleTranslator as _Google
+
+        self._tr = _Google(source="en", target="zh-CN")
+        self._pool = cf.ThreadPoolExecutor(max_workers=2, thread_name_prefix="translate")
+        self.timeout = timeout
+        self.breaker = Breaker(breaker_limit)
+
+    def translate(self, text: str) -> str:
+        if self.breaker.open:
+            raise ConnectionError(
+                f"translator unavailable ({self.breaker.limit} failures in a row; last: {self.breaker.last})"
+            )
+        try:
+            parts = []
+            for piece in chunks(text):
+                fut = self._pool.submit(self._tr.translate, piece)
+                try:
+                    res = fut.result(timeout=self.timeout)
+                except cf.TimeoutError:
+                    raise TimeoutError(f"translator gave no answer in {self.timeout:g}s") from None
+                if not res or not isinstance(res, str):
+                    raise ValueError("translator returned nothing")
+                parts.append(res)
+        except Exception as exc:
+            self.breaker.failure(f"{exc.__class__.__name__}: {str(exc)[:120]}")
+            raise
+        self.breaker.success()
         return "".join(parts)
 
-    return with_breaker(translate)
 
+class Probe:
+    """Is the translator reachable? Asked at most once per run, and only if someone needs the answer."""
 
-def with_breaker(translate: Translate, limit: int = 3) -> Translate:
-    """Stop calling a translator after ``limit`` consecutive failures (offline: fail fast, not once per paper)."""
-    fails = [0]
-    last = [""]
-    lock = threading.Lock()
+    def __init__(self, translator: Translator | None) -> None:
+        self.translator = translator
+        self._answer: bool | None = None
+        self._lock = threading.Lock()
 
-    def guarded(text: str) -> str:
-        with lock:
-            if fails[0] >= limit:
-                raise ConnectionError(f"translator unavailable ({limit} failures in a row; last: {last[0]})")
-        try:
-            res = translate(text)
-        except Exception as exc:
-            with lock:
-                fails[0] += 1
-                last[0] = f"{exc.__class__.__name__}: {str(exc)[:120]}"
-            raise
-        with lock:
-            fails[0] = 0
-        return res
-
-    return guarded
+    def __call__(self) -> bool:
+        with self._lock:
+            if self._answer is None:
+                if self.translator is None:
+                    self._answer = False
+                else:
+                    try:
+                        self._answer = bool(self.translator.translate(PROBE_TEXT).strip())
+                    except Exception:
+                        self._answer = False
+            return self._answer

@@ -16,6 +16,8 @@ from digest.config import Settings
 from digest.errors import ConfigError
 
 FILES = ("system.j2", "user.j2", "glossary.yaml")
+#: bump when the code that shapes what the model sees changes (masking, encoding): summaries are redone
+CODE_VERSION = "mask-1"
 
 
 def default_prompts_dir() -> Path:
@@ -51,6 +53,7 @@ class Prompts:
         return self.env.get_template("system.j2").render(**self.glossary).strip()
 
     def user(self, title: str, abstract: str, errors: list[str] | None = None) -> str:
+        """The user message; ``title`` and ``abstract`` are already masked and entity-encoded (``llm.mask``)."""
         return self.env.get_template("user.j2").render(title=title, abstract=abstract, errors=errors or []).strip()
 
     def messages(self, title: str, abstract: str, errors: list[str] | None = None) -> list[dict[str, str]]:
@@ -61,7 +64,7 @@ class Prompts:
 
     def hash(self, settings: Settings) -> str:
         """Changes when a template, the glossary, the model or an output-shaping setting changes."""
-        h = hashlib.sha256()
+        h = hashlib.sha256(CODE_VERSION.encode())
         for name in FILES:
             h.update(name.encode())
             h.update((self.folder / name).read_bytes())

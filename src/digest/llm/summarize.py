@@ -1,53 +1,40 @@
-"""The summarise stage: one validated structured call per paper, concurrent, cached, with fallbacks.
+"""The summarise stage: one validated structured call per paper, concurrent, cached, claimed, with fallbacks.
 
-Per paper: cache hit → done (no call). Otherwise call → validate → one repair call quoting the
-problems → fallback (extractive English TL;DR + machine translation, status ``fallback``) → if that
-fails too, status ``failed`` (the digest shows the English abstract with a note). One paper's slowness
-or failure never blocks another: calls run in a bounded thread pool, each under its own deadline.
+Per paper: a final cached summary → done (no call). Otherwise, with an LLM configured: claim the call in
+the store (no other process pays for the same paper, version, model and prompt), call → validate → one
+repair call quoting the problems → fallback (extractive English TL;DR + machine translation, marked). A
+run-wide circuit breaker stops calling once the endpoint is clearly down (a dead endpoint costs about a
+minute, not five); the papers not called keep an unreachable-fallback that the next run replaces. One
+paper's slowness or failure never blocks another: calls run in a bounded thread pool, each under its
+own deadline.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import json
 import logging
+import os
+import socket
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from pydantic import ValidationError
 
 from digest.config import Settings
-from digest.errors import LLMError
-from digest.llm.client import ChatCaller, make_client
-from digest.llm.fallback import Translate, first_sentence, google_translator
-from digest.llm.prompts import Prompts, load_prompts
+from digest.llm.cache import Route, best_stored, is_final
+from digest.llm.client import ChatClient, ChatRefused, ChatUnavailable
+from digest.llm.fallback import Probe, Translator, first_sentence
+from digest.llm.mask import Masked, decode_answer, mask, unmask
+from digest.llm.prompts import Prompts
 from digest.llm.validate import cjk_ratio, validate
-from digest.models import Paper, Summary, SummaryFields, SummaryStatus
+from digest.models import Paper, Summary, SummaryFields, SummaryStats, SummaryStatus, SummaryTier
+from digest.retry import Breaker, GaveUp, RetryPolicy
 from digest.store import Store
 
 log = logging.getLogger(__name__)
-
-NO_LLM_MODEL = "none"
-
-
-@dataclass
-class SummaryStats:
-    papers: int = 0
-    cached: int = 0
-    called: int = 0  # papers that needed at least one LLM request
-    called_ok: int = 0  # … of which the LLM's answer was accepted
-    requests: int = 0
-    ok: int = 0
-    fallback: int = 0
-    failed: int = 0
-    tokens_in: int = 0
-    tokens_out: int = 0
-    cost: float = 0.0
-    backends: dict[str, int] = field(default_factory=dict)
-
-    def line(self) -> str:
-        return (
-            f"papers {self.papers}, cached {self.cached}, called {self.called}, fallback {self.fallback}, "
-            f"failed {self.failed}, tokens in {self.tokens_in} / out {self.tokens_out}, cost ${self.cost:.4f}"
-        )
+Tick = Callable[[Summary | None], None]
 
 
 def cost_of(settings: Settings, tokens_in: int, tokens_out: int) -> float:
@@ -57,186 +44,282 @@ def cost_of(settings: Settings, tokens_in: int, tokens_out: int) -> float:
     return round(tokens_in / 1e6 * price[0] + tokens_out / 1e6 * price[1], 8)
 
 
-def _fallback(
-    paper: Paper, translate: Translate | None, reason: str, model: str, phash: str, tokens: tuple[int, int], cost: float
-) -> Summary:
-    tldr_en = first_sentence(paper.abstract) or paper.title
-    base = {
-        "id": paper.id,
-        "version": paper.version,
-        "tldr_en": tldr_en,
-        "model": model,
-        "prompt_hash": phash,
-        "tokens_in": tokens[0],
-        "tokens_out": tokens[1],
-        "cost": cost,
-    }
-    if translate is None:
-        return Summary(
-            **base,
-            status=SummaryStatus.fallback if model == NO_LLM_MODEL else SummaryStatus.failed,
-            backend="extractive",
-            reason=f"{reason}; translation unavailable".lstrip("; "),
-        )
-    try:
-        title_zh = translate(paper.title)
-        tldr_zh = translate(tldr_en)
-        abstract_zh = translate(paper.abstract)
-        if min(cjk_ratio(title_zh + tldr_zh), cjk_ratio(abstract_zh)) < 0.2:
-            raise ValueError("translator answered in the wrong language")
-    except Exception as exc:  # network, timeout, bad answer: all end in a marked failure, never a crash
-        status = SummaryStatus.fallback if model == NO_LLM_MODEL else SummaryStatus.failed
-        return Summary(
-            **base,
-            status=status,
-            backend="extractive",
-            reason=f"{reason}; translation unavailable ({exc.__class__.__name__}: {str(exc)[:120]})".lstrip("; "),
-        )
-    return Summary(
-        **base,
-        title_zh=title_zh,
-        tldr_zh=tldr_zh,
-        abstract_zh=abstract_zh,
-        status=SummaryStatus.fallback,
-        backend="google-translate",
-        reason=reason,
-    )
+@dataclass
+class Summariser:
+    """Everything one run's summaries need; built once per run from the providers."""
 
+    settings: Settings
+    store: Store
+    prompts: Prompts
+    chat: ChatClient | None
+    translator: Translator | None
+    owner: str = ""
 
-def summarise_one(
-    paper: Paper, caller: ChatCaller, prompts: Prompts, settings: Settings, phash: str, translate: Translate | None
-) -> tuple[Summary, int]:
-    """(summary, requests made). Never raises for a per-paper problem."""
-    deadline = time.monotonic() + settings.llm_deadline
-    tin = tout = requests = 0
-    errors: list[str] = []
-    for attempt in range(2):  # the call, then one repair call quoting the validation errors
-        requests += 1  # a call, answered or not (the caller's own HTTP retries are inside it)
-        try:
-            ans = caller.call(
-                prompts.messages(paper.title, paper.abstract, errors if attempt else None), deadline, paper.id
-            )
-        except LLMError as exc:
-            errors = [str(exc)]
-            break
-        tin += ans.tokens_in
-        tout += ans.tokens_out
-        errors = [ans.error] if ans.fields is None else validate(ans.fields, paper.title, paper.abstract)
-        if not errors and ans.fields is not None:
-            f = ans.fields
-            return Summary(
-                id=paper.id,
-                version=paper.version,
-                tldr_en=f.tldr_en.strip(),
-                title_zh=f.title_zh.strip(),
-                tldr_zh=f.tldr_zh.strip(),
-                abstract_zh=f.abstract_zh.strip(),
-                status=SummaryStatus.ok,
-                backend=f"llm:{settings.llm_model}",
-                model=settings.llm_model,
-                prompt_hash=phash,
-                tokens_in=tin,
-                tokens_out=tout,
-                cost=cost_of(settings, tin, tout),
-                reason="repaired" if attempt else "",
-            ), requests
-    reason = "LLM answer rejected: " + "; ".join(errors)[:500]
-    log.warning("%s: %s", paper.id, reason)
-    return _fallback(
-        paper, translate, reason, settings.llm_model, phash, (tin, tout), cost_of(settings, tin, tout)
-    ), requests
+    def __post_init__(self) -> None:
+        llm = self.chat is not None
+        self.route = Route(self.chat.model, self.prompts.hash(self.settings)) if llm and self.chat else Route()
+        self.breaker = Breaker(self.settings.llm_breaker)
+        self.probe = Probe(self.translator)
+        self.owner = self.owner or f"{socket.gethostname()}:{os.getpid()}"
+        s = self.settings
+        self.policy = RetryPolicy(tries=s.llm_max_tries, backoff=s.llm_backoff_seconds, deadline=s.llm_deadline)
 
+    # --- cache -----------------------------------------------------------------------------
+    def cached(self, papers: Sequence[Paper]) -> dict[int, Summary]:
+        """Index → final stored summary, for the papers that need no work."""
+        stored = self.store.summaries_of([(p.id, p.version) for p in papers])
+        out: dict[int, Summary] = {}
+        for i, p in enumerate(papers):
+            best = best_stored(stored[(p.id, p.version)], self.route)
+            if best is None:
+                best = self._previous_version(p)
+            if best is not None and is_final(best, self.route, self.probe):
+                out[i] = best
+        return out
 
-def summarise(
-    papers: Sequence[Paper],
-    settings: Settings,
-    store: Store,
-    tick: Callable[[Summary], None] | None = None,
-    translate: Translate | None = None,
-    force: bool = False,
-) -> tuple[list[Summary], SummaryStats]:
-    """Summaries of ``papers`` in order; every paper gets one (ok, fallback or failed)."""
-    stats = SummaryStats(papers=len(papers))
-    prompts = load_prompts(settings)
-    if translate is None and settings.translate_fallback == "google":
-        translate = google_translator(settings.translate_timeout)
-    llm = bool(settings.llm_base_url)
-    model = settings.llm_model if llm else NO_LLM_MODEL
-    phash = prompts.hash(settings) if llm else "no-llm"
-    results: dict[int, Summary] = {}
-    todo: list[int] = []
-    for i, p in enumerate(papers):
-        hit = None if force else _cached(store, p, model, phash)
-        if hit is not None:
-            results[i] = hit
-            stats.cached += 1
-            if tick:
-                tick(hit)
+    def _previous_version(self, p: Paper) -> Summary | None:
+        prev = self.store.previous_version_unchanged(p)  # a new version with the same text reuses the summary
+        if prev is None:
+            return None
+        old = best_stored(self.store.summaries_of([(p.id, prev)])[(p.id, prev)], self.route)
+        if old is None:
+            return None
+        hit = old.model_copy(update={"version": p.version, "tokens_in": 0, "tokens_out": 0, "cost": 0.0})
+        self.store.save_summary(hit)
+        return hit
+
+    # --- one paper ---------------------------------------------------------------------------
+    def fallback(self, paper: Paper, reason: str, tokens: tuple[int, int] = (0, 0), answered: bool = False) -> Summary:
+        tldr_en = first_sentence(paper.abstract) or paper.title
+        base = {
+            "id": paper.id,
+            "version": paper.version,
+            "tldr_en": tldr_en,
+            "model": self.route.model,
+            "prompt_hash": self.route.prompt_hash,
+            "llm_answered": answered,
+            "tokens_in": tokens[0],
+            "tokens_out": tokens[1],
+            "cost": cost_of(self.settings, *tokens) if self.route.llm else 0.0,
+            "status": SummaryStatus.fallback if self.route.llm else SummaryStatus.ok,
+        }
+        if self.translator is not None and (self.route.llm or self.probe()):
+            try:
+                title_zh = self.translator.translate(paper.title)
+                tldr_zh = self.translator.translate(tldr_en)
+                abstract_zh = self.translator.translate(paper.abstract)
+                if min(cjk_ratio(title_zh + tldr_zh), cjk_ratio(abstract_zh)) < 0.2:
+                    raise ValueError("translator answered in the wrong language")
+                return Summary(
+                    **base,
+                    title_zh=title_zh,
+                    tldr_zh=tldr_zh,
+                    abstract_zh=abstract_zh,
+                    tier=SummaryTier.translated,
+                    backend=self.translator.name,
+                    reason=reason,
+                )
+            except Exception as exc:  # network, timeout, bad answer: a marked extractive summary, never a crash
+                reason = f"{reason}; translation unavailable ({exc.__class__.__name__}: {str(exc)[:120]})".lstrip("; ")
         else:
-            todo.append(i)
+            reason = f"{reason}; translation unavailable".lstrip("; ")
+        return Summary(**base, tier=SummaryTier.extractive, backend="extractive", reason=reason)
 
-    def done(i: int, s: Summary, nreq: int) -> None:
-        store.save_summary(s)
-        results[i] = s
-        stats.requests += nreq
-        stats.called += 1 if nreq else 0
-        stats.called_ok += 1 if nreq and s.status == SummaryStatus.ok else 0
-        stats.tokens_in += s.tokens_in
-        stats.tokens_out += s.tokens_out
-        stats.cost += s.cost
-        if tick:
-            tick(s)
+    def _ask(self, messages: list[dict[str, str]], deadline: float, paper_id: str) -> tuple[str, int, int]:
+        assert self.chat is not None
+        chat = self.chat
 
-    if todo and not llm:
-        for i in todo:
-            done(
-                i,
-                _fallback(
-                    papers[i],
-                    translate,
-                    "no LLM endpoint configured (DIGEST_LLM_BASE_URL)",
-                    NO_LLM_MODEL,
-                    phash,
-                    (0, 0),
-                    0.0,
-                ),
-                0,
-            )
-    elif todo:
-        caller = ChatCaller(make_client(settings), settings)
-        with cf.ThreadPoolExecutor(max_workers=settings.llm_concurrency, thread_name_prefix="llm") as pool:
-            futs = {pool.submit(summarise_one, papers[i], caller, prompts, settings, phash, translate): i for i in todo}
+        def once() -> tuple[str, int, int]:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise GaveUp("deadline", 0)
+            try:
+                reply = chat.complete(messages, min(self.settings.llm_timeout, remaining))
+            except ChatUnavailable as exc:
+                if not exc.rate_limited:  # 429 means the endpoint is alive
+                    self.breaker.failure(exc.reason)
+                raise
+            self.breaker.success()
+            return reply.content, reply.tokens_in, reply.tokens_out
+
+        policy = RetryPolicy(self.policy.tries, self.policy.backoff, deadline=max(0.0, deadline - time.monotonic()))
+        return policy.call(once, f"LLM {paper_id}", breaker=self.breaker)
+
+    def llm_one(self, paper: Paper) -> tuple[Summary, int]:
+        """(summary, requests made). Never raises for a per-paper problem."""
+        deadline = time.monotonic() + self.settings.llm_deadline
+        title, abstract = mask(paper.title), mask(paper.abstract, start=100)
+        tin = tout = requests = 0
+        errors: list[str] = []
+        answered = False
+        for attempt in range(2):  # the call, then one repair call quoting the validation errors
+            if self.breaker.open:
+                errors = [f"LLM endpoint unreachable ({self.breaker.last})"]
+                break
+            requests += 1
+            messages = self.prompts.messages(title.text, abstract.text, errors if attempt else None)
+            try:
+                raw, t_in, t_out = self._ask(messages, deadline, paper.id)
+            except (GaveUp, ChatRefused) as exc:
+                errors = [f"LLM: {exc}"]
+                break
+            answered = True
+            tin += t_in
+            tout += t_out
+            fields, errors = self._parse(raw, title, abstract)
+            if fields is not None and not errors:
+                spans = {**dict(enumerate(title.spans)), **{100 + i: s for i, s in enumerate(abstract.spans)}}
+                return Summary(
+                    id=paper.id,
+                    version=paper.version,
+                    tldr_en=unmask(fields.tldr_en, spans),
+                    title_zh=unmask(fields.title_zh, spans),
+                    tldr_zh=unmask(fields.tldr_zh, spans),
+                    abstract_zh=unmask(fields.abstract_zh, spans),
+                    tier=SummaryTier.llm,
+                    status=SummaryStatus.ok,
+                    backend=f"llm:{self.route.model}",
+                    model=self.route.model,
+                    prompt_hash=self.route.prompt_hash,
+                    llm_answered=True,
+                    tokens_in=tin,
+                    tokens_out=tout,
+                    cost=cost_of(self.settings, tin, tout),
+                    reason="repaired" if attempt else "",
+                ), requests
+        verb = "rejected" if answered else "unavailable"
+        reason = f"LLM answer {verb}: " + "; ".join(errors)[:500]
+        log.warning("%s: %s", paper.id, reason)
+        return self.fallback(paper, reason, (tin, tout), answered), requests
+
+    def _parse(self, raw: str, title: Masked, abstract: Masked) -> tuple[SummaryFields | None, list[str]]:
+        try:
+            data = json.loads(_strip_fences(raw))
+            if isinstance(data, dict):
+                data = {k: decode_answer(v) if isinstance(v, str) else v for k, v in data.items()}
+            fields = SummaryFields.model_validate(data)
+        except (json.JSONDecodeError, ValidationError) as exc:
+            if isinstance(exc, ValidationError):
+                errs = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'answer'}: {e['msg']}" for e in exc.errors()[:4])
+            else:
+                errs = f"not JSON ({exc.msg})"
+            return None, [f"answer is not the JSON object asked for ({errs})"]
+        return fields, validate(fields, title, abstract, self.prompts.glossary)
+
+    # --- the stage ---------------------------------------------------------------------------
+    def run(self, papers: Sequence[Paper], tick: Tick | None = None, force: bool = False) -> SummaryStats:
+        t0 = time.perf_counter()
+        stats = SummaryStats(papers=len(papers))
+        hits = {} if force else self.cached(papers)
+        results: dict[int, Summary] = dict(hits)
+        stats.cached = len(hits)
+        for s in hits.values():
+            if tick:
+                tick(s)
+        todo = [i for i in range(len(papers)) if i not in hits]
+        busy: list[int] = []
+
+        def done(i: int, s: Summary, nreq: int) -> None:
+            self.store.save_summary(s)
+            results[i] = s
+            stats.requests += nreq
+            stats.called += 1 if nreq else 0
+            stats.called_ok += 1 if nreq and s.tier == SummaryTier.llm else 0
+            stats.tokens_in += s.tokens_in
+            stats.tokens_out += s.tokens_out
+            stats.cost += s.cost
+            if tick:
+                tick(s)
+
+        if not self.route.llm:
+            for i in todo:
+                done(i, self.fallback(papers[i], ""), 0)
+        else:
+            self._with_llm(papers, todo, busy, done, stats)
+            if busy:
+                self._await_others(papers, busy, done, results, stats, tick)
+        for s in results.values():
+            stats.ok += s.status == SummaryStatus.ok
+            stats.fallback += s.status == SummaryStatus.fallback
+            stats.backends[s.backend] = stats.backends.get(s.backend, 0) + 1
+        stats.cost = round(stats.cost, 8)
+        stats.seconds = round(time.perf_counter() - t0, 3)
+        return stats
+
+    def _with_llm(
+        self,
+        papers: Sequence[Paper],
+        todo: list[int],
+        busy: list[int],
+        done: Callable[[int, Summary, int], None],
+        stats: SummaryStats,
+    ) -> None:
+        claim_for = self.settings.llm_deadline + 60
+
+        def work(i: int) -> tuple[Summary, int] | None:
+            p = papers[i]
+            if self.breaker.open:
+                stats.skipped_breaker += 1
+                return self.fallback(p, f"LLM endpoint unreachable ({self.breaker.last}); not called"), 0
+            key = self.route.key(p.id, p.version)
+            if not self.store.claim_call(key, self.owner, claim_for):
+                return None  # another process is paying for this paper right now
+            try:
+                return self.llm_one(p)
+            finally:
+                self.store.release_call(key, self.owner)
+
+        with cf.ThreadPoolExecutor(max_workers=self.settings.llm_concurrency, thread_name_prefix="llm") as pool:
+            futs = {pool.submit(work, i): i for i in todo}
             for fut in cf.as_completed(futs):
                 i = futs[fut]
                 try:
-                    s, nreq = fut.result()
+                    res = fut.result()
                 except Exception as exc:  # a bug for one paper must not lose the others
                     log.exception("summary of %s crashed", papers[i].id)
-                    s, nreq = _fallback(papers[i], translate, f"internal error: {exc}", model, phash, (0, 0), 0.0), 0
-                done(i, s, nreq)
-    out = [results[i] for i in range(len(papers))]
-    for s in out:
-        stats.ok += s.status == SummaryStatus.ok
-        stats.fallback += s.status == SummaryStatus.fallback
-        stats.failed += s.status == SummaryStatus.failed
-        stats.backends[s.backend] = stats.backends.get(s.backend, 0) + 1
-    stats.cost = round(stats.cost, 8)
-    return out, stats
+                    res = self.fallback(papers[i], f"internal error: {exc.__class__.__name__}"), 0
+                if res is None:
+                    busy.append(i)
+                else:
+                    done(i, *res)
+
+    def _await_others(
+        self,
+        papers: Sequence[Paper],
+        busy: list[int],
+        done: Callable[[int, Summary, int], None],
+        results: dict[int, Summary],
+        stats: SummaryStats,
+        tick: Tick | None,
+    ) -> None:
+        """Papers another process claimed: wait for its result (or its claim to lapse, then do them here)."""
+        until = time.monotonic() + self.settings.llm_deadline + 90
+        left = list(busy)
+        while left and time.monotonic() < until:
+            time.sleep(0.5)
+            finished = self.cached([papers[i] for i in left])
+            for j in sorted(finished, reverse=True):
+                i = left.pop(j)
+                results[i] = finished[j]  # the other run paid for it: cached for us
+                stats.cached += 1
+                if tick:
+                    tick(finished[j])
+            for i in list(left):
+                key = self.route.key(papers[i].id, papers[i].version)
+                if self.store.claim_call(key, self.owner, self.settings.llm_deadline + 60):
+                    left.remove(i)
+                    try:
+                        done(i, *self.llm_one(papers[i]))
+                    finally:
+                        self.store.release_call(key, self.owner)
+        stats.busy = len(left)
 
 
-def _cached(store: Store, p: Paper, model: str, phash: str) -> Summary | None:
-    hit = store.get_summary(p.id, p.version, model, phash)
-    if hit is None:
-        prev = store.previous_version_unchanged(p)  # a new version with the same text reuses the summary
-        if prev is not None:
-            old = store.get_summary(p.id, prev, model, phash)
-            if old is not None:
-                hit = old.model_copy(update={"version": p.version, "tokens_in": 0, "tokens_out": 0, "cost": 0.0})
-                store.save_summary(hit)
-    if hit is not None and hit.status == SummaryStatus.failed:
-        return None  # failures are retried on the next run
-    return hit
-
-
-def summary_fields_example() -> SummaryFields:
-    return SummaryFields(tldr_en="", title_zh="", tldr_zh="", abstract_zh="")
+def _strip_fences(raw: str) -> str:
+    t = raw.strip()
+    if t.startswith("```"):
+        t = t.split("\n", 1)[1] if "\n" in t else t
+        t = t.rsplit("```", 1)[0]
+    if not t.startswith("{") and "{" in t and "}" in t:
+        t = t[t.index("{") : t.rindex("}") + 1]
+    return t

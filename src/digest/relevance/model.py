@@ -1,28 +1,29 @@
-"""The relevance classifier: TF-IDF (title weighted) + sentence embedding, one logistic head per topic.
+"""The relevance classifier: per topic, a TF-IDF head and an embedding head, late-fused into one linear model.
 
-Each topic head is a logistic regression on ``[tfidf(title ×2 + abstract), α · embedding]``; the
-paper's score is the max over topics and ``relevant = score ≥ threshold``, the threshold chosen by
-cross-validation for the recall goal (recall ≥ 0.95 on clearly relevant papers, best F1 under that).
-The whole model is one ``.npz`` (vocabulary, idf, weights, labelled positives for explanations) that
-loads in well under a second; prediction is numpy + a sparse matrix product.
+For topic *k* the logit is ``w·(tfidf(x)·a_k + b_k) + (1−w)·(e(x)·c_k + d_k)`` — linear, so it is stored
+as one set of weights (``coef_tfidf``, ``coef_emb``, ``intercept``). The paper's score is the max over
+topics and ``relevant = score ≥ threshold`` (chosen for the recall goal: recall ≥ 0.95 on clearly relevant
+papers under a time-based split, best F1 under that). The model records its topics, the encoder its
+embeddings come from, and its labelled positives (for the "why" neighbours). One ``.npz``, loads in
+well under a second; prediction is numpy + a sparse matrix product.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from digest.errors import ModelError
 from digest.models import Neighbour
 
-TOPICS = ("clip", "editing")
-DEFAULT_MODEL = Path(__file__).parent / "assets" / "relevance-model.npz"
+PACKAGED_MODEL = Path(__file__).parent / "assets" / "relevance-model.npz"
 TFIDF_PARAMS: dict[str, Any] = {
     "ngram_range": (1, 2),
     "min_df": 2,
@@ -35,18 +36,8 @@ TFIDF_PARAMS: dict[str, Any] = {
 
 
 @dataclass
-class Example:
-    id: str
-    version: int
-    title: str
-    abstract: str
-    label: int
-    topics: list[str]
-
-
-@dataclass
 class Params:
-    """Late fusion: ``w`` · tf-idf logit + (1 − ``w``) · embedding logit, per topic (chosen by 5-fold CV)."""
+    """Late fusion: ``w`` · tf-idf logit + (1 − ``w``) · embedding logit, per topic."""
 
     w: float = 0.8
     c_tfidf: float = 64.0  # inverse regularisation of the tf-idf heads
@@ -61,7 +52,23 @@ def tfidf_text(title: str, abstract: str, title_weight: int = 2) -> str:
 
 
 @dataclass
+class Targets:
+    """Training targets: ``y[i, k]`` 1 / 0 / −1 (unknown: row ``i`` does not train topic ``k``), weights ``w``."""
+
+    y: np.ndarray  # (n, T) int8
+    w: np.ndarray  # (n, T) float32
+
+    @classmethod
+    def empty(cls, n: int, t: int) -> Targets:
+        return cls(np.full((n, t), -1, np.int8), np.ones((n, t), np.float32))
+
+    def stack(self, other: Targets) -> Targets:
+        return Targets(np.vstack([self.y, other.y]), np.vstack([self.w, other.w]))
+
+
+@dataclass
 class RelevanceModel:
+    topics: tuple[str, ...]
     vocabulary: list[str]
     idf: np.ndarray
     coef_tfidf: np.ndarray  # (T, V)
@@ -70,11 +77,11 @@ class RelevanceModel:
     threshold: float
     params: Params
     embedder: str
-    pos_emb: np.ndarray  # (P, D) float16
+    pos_emb: np.ndarray  # (P, D) float16: labelled positives / seeds, for explanations
     pos_ids: list[str]
     pos_titles: list[str]
+    pos_topics: list[list[str]]
     card: dict[str, Any] = field(default_factory=dict)
-    topics: tuple[str, ...] = TOPICS
     _vec: TfidfVectorizer | None = None
 
     @property
@@ -83,48 +90,60 @@ class RelevanceModel:
 
     def vectorizer(self) -> TfidfVectorizer:
         if self._vec is None:
-            vec = TfidfVectorizer(vocabulary={t: i for i, t in enumerate(self.vocabulary)}, **TFIDF_PARAMS)
-            vec.idf_ = self.idf
-            self._vec = vec
+            self._vec = make_vectorizer(self.vocabulary, self.idf)
         return self._vec
+
+    def tfidf(self, titles: list[str], abstracts: list[str]) -> sparse.csr_matrix:
+        texts = [tfidf_text(t, a, self.params.title_weight) for t, a in zip(titles, abstracts, strict=True)]
+        return self.vectorizer().transform(texts)
+
+    def logits(self, titles: list[str], abstracts: list[str], emb: np.ndarray) -> np.ndarray:
+        z = np.tile(self.intercept, (len(titles), 1)).astype(np.float64)
+        if self.vocabulary and len(titles):
+            z += np.asarray(self.tfidf(titles, abstracts) @ self.coef_tfidf.T)
+        if len(titles):
+            z += emb.astype(np.float64) @ self.coef_emb.T.astype(np.float64)
+        return z
 
     def topic_scores(self, titles: list[str], abstracts: list[str], emb: np.ndarray) -> np.ndarray:
         """(n, T) probabilities per topic."""
-        z = np.tile(self.intercept, (len(titles), 1)).astype(np.float64)
-        if self.params.use_tfidf and self.vocabulary:
-            x = self.vectorizer().transform(
-                [tfidf_text(t, a, self.params.title_weight) for t, a in zip(titles, abstracts, strict=True)]
-            )
-            z += np.asarray(x @ self.coef_tfidf.T)
-        if self.params.use_embedding:
-            z += emb.astype(np.float64) @ self.coef_emb.T.astype(np.float64)
-        return 1.0 / (1.0 + np.exp(-z))
+        return 1.0 / (1.0 + np.exp(-self.logits(titles, abstracts, emb)))
 
-    def neighbours(self, emb: np.ndarray, k: int = 3) -> list[list[Neighbour]]:
+    def neighbours(self, emb: np.ndarray, best: list[str | None] | None = None, k: int = 3) -> list[list[Neighbour]]:
+        """The ``k`` labelled positives (or seeds) nearest each paper, among those of its best topic."""
         if not len(self.pos_ids):
             return [[] for _ in range(len(emb))]
         sims = emb.astype(np.float32) @ self.pos_emb.astype(np.float32).T
-        top = np.argsort(-sims, axis=1)[:, :k]
-        return [
-            [
-                Neighbour(id=self.pos_ids[j], title=self.pos_titles[j], similarity=round(float(sims[i, j]), 4))
-                for j in row
-            ]
-            for i, row in enumerate(top)
-        ]
+        out = []
+        for i, row in enumerate(sims):
+            topic = best[i] if best else None
+            if topic is not None:
+                mask = np.array([topic in ts for ts in self.pos_topics])
+                if mask.any():
+                    row = np.where(mask, row, -np.inf)
+            top = np.argsort(-row)[:k]
+            out.append(
+                [
+                    Neighbour(id=self.pos_ids[j], title=self.pos_titles[j], similarity=round(float(row[j]), 4))
+                    for j in top
+                ]
+            )
+        return out
 
     def save(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         meta = {
-            "params": self.params.__dict__,
+            "params": asdict(self.params),
             "embedder": self.embedder,
             "threshold": self.threshold,
             "topics": list(self.topics),
             "card": self.card,
             "pos_ids": self.pos_ids,
             "pos_titles": self.pos_titles,
+            "pos_topics": self.pos_topics,
         }
-        with open(path, "wb") as f:
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as f:
             np.savez_compressed(
                 f,
                 vocabulary=np.array(self.vocabulary, dtype=object).astype(str),
@@ -135,100 +154,82 @@ class RelevanceModel:
                 pos_emb=self.pos_emb.astype(np.float16),
                 meta=np.array(json.dumps(meta)),
             )
+        tmp.replace(path)
 
     @classmethod
-    def load(cls, path: Path | None = None) -> RelevanceModel:
-        path = path or DEFAULT_MODEL
+    def load(cls, path: Path) -> RelevanceModel:
         if not path.is_file():
             raise ModelError(
-                f"no relevance model at {path}: train one with `digest train --labels …` "
+                f"no relevance model at {path}: train one with `digest train`, "
                 "or unset DIGEST_RELEVANCE_MODEL to use the packaged one"
             )
         try:
             z = np.load(path, allow_pickle=False)
             meta = json.loads(str(z["meta"]))
-        except (OSError, ValueError, KeyError) as exc:
-            raise ModelError(f"{path} is not a relevance model file ({exc})") from None
-        return cls(
-            vocabulary=[str(t) for t in z["vocabulary"]],
-            idf=z["idf"],
-            coef_tfidf=z["coef_tfidf"],
-            coef_emb=z["coef_emb"],
-            intercept=z["intercept"],
-            threshold=float(meta["threshold"]),
-            params=Params(**meta["params"]),
-            embedder=meta["embedder"],
-            pos_emb=z["pos_emb"],
-            pos_ids=meta["pos_ids"],
-            pos_titles=meta["pos_titles"],
-            card=meta["card"],
-            topics=tuple(meta["topics"]),
-        )
+            topics = tuple(meta["topics"])
+            return cls(
+                topics=topics,
+                vocabulary=[str(t) for t in z["vocabulary"]],
+                idf=z["idf"],
+                coef_tfidf=z["coef_tfidf"],
+                coef_emb=z["coef_emb"],
+                intercept=z["intercept"],
+                threshold=float(meta["threshold"]),
+                params=Params(**meta["params"]),
+                embedder=meta["embedder"],
+                pos_emb=z["pos_emb"],
+                pos_ids=meta["pos_ids"],
+                pos_titles=meta["pos_titles"],
+                pos_topics=meta.get("pos_topics") or [list(topics)] * len(meta["pos_ids"]),
+                card=meta["card"],
+            )
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ModelError(f"{path} is not a relevance model file ({exc}): retrain with `digest train`") from None
 
 
-def fit(examples: list[Example], emb: np.ndarray, params: Params, embedder: str) -> RelevanceModel:
-    """Fit a tf-idf head and an embedding head per topic and fold them into one linear model.
+def make_vectorizer(vocabulary: list[str], idf: np.ndarray) -> TfidfVectorizer:
+    vec = TfidfVectorizer(vocabulary={t: i for i, t in enumerate(vocabulary)}, **TFIDF_PARAMS)
+    vec.idf_ = idf
+    return vec
 
-    The fused logit ``w·(x·a + b) + (1−w)·(e·c + d)`` is linear, so it is stored as one set of weights.
-    """
+
+def fit_heads(
+    x_tfidf: sparse.csr_matrix | None,
+    emb: np.ndarray,
+    targets: Targets,
+    params: Params,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per topic, a tf-idf head and an embedding head on the rows that train it; (coef_tfidf, coef_emb, b)."""
     from sklearn.linear_model import LogisticRegression
 
-    if len({e.label >= 1 for e in examples}) < 2:
-        raise ModelError("training needs both relevant (label ≥ 1) and non-relevant (label 0) examples")
+    n_topics = targets.y.shape[1]
     w_t = params.w if params.use_tfidf and params.use_embedding else float(params.use_tfidf)
     w_e = 1.0 - w_t
-    vec = TfidfVectorizer(**TFIDF_PARAMS)
-    x_t = (
-        vec.fit_transform([tfidf_text(e.title, e.abstract, params.title_weight) for e in examples])
-        if params.use_tfidf
-        else None
-    )
-    nv = x_t.shape[1] if x_t is not None else 0
-    coef_t = np.zeros((len(TOPICS), nv), dtype=np.float32)
-    coef_e = np.zeros((len(TOPICS), emb.shape[1]), dtype=np.float32)
-    icpt = np.zeros(len(TOPICS))
-    for k, topic in enumerate(TOPICS):
-        y = np.array([e.label >= 1 and topic in e.topics for e in examples], dtype=int)
-        if y.sum() == 0 or y.sum() == len(y):
-            icpt[k] = -20.0 if y.sum() == 0 else 20.0
-            continue
-        if x_t is not None:
-            ct = LogisticRegression(C=params.c_tfidf, class_weight="balanced", max_iter=5000).fit(x_t, y)
+    nv = x_tfidf.shape[1] if x_tfidf is not None else 0
+    coef_t = np.zeros((n_topics, nv), dtype=np.float32)
+    coef_e = np.zeros((n_topics, emb.shape[1]), dtype=np.float32)
+    icpt = np.zeros(n_topics)
+    for k in range(n_topics):
+        rows = np.where(targets.y[:, k] >= 0)[0]
+        y = targets.y[rows, k].astype(int)
+        sw = targets.w[rows, k]
+        if len(rows) == 0 or y.sum() == 0 or y.sum() == len(y):
+            raise ModelError(f"topic #{k} has no positive or no negative examples: it cannot be trained")
+        if x_tfidf is not None and params.use_tfidf:
+            ct = LogisticRegression(C=params.c_tfidf, class_weight="balanced", max_iter=5000)
+            ct.fit(x_tfidf[rows], y, sample_weight=sw)
             coef_t[k] = w_t * ct.coef_[0]
             icpt[k] += w_t * ct.intercept_[0]
         if params.use_embedding:
-            ce = LogisticRegression(C=params.c_emb, class_weight="balanced", max_iter=5000).fit(emb, y)
+            ce = LogisticRegression(C=params.c_emb, class_weight="balanced", max_iter=5000)
+            ce.fit(emb[rows], y, sample_weight=sw)
             coef_e[k] = w_e * ce.coef_[0]
             icpt[k] += w_e * ce.intercept_[0]
-    pos = [i for i, e in enumerate(examples) if e.label >= 1]
-    return RelevanceModel(
-        vocabulary=list(vec.get_feature_names_out()) if x_t is not None else [],
-        idf=vec.idf_.astype(np.float32) if x_t is not None else np.zeros(0, np.float32),
-        coef_tfidf=coef_t,
-        coef_emb=coef_e,
-        intercept=icpt,
-        threshold=0.5,
-        params=params,
-        embedder=embedder,
-        pos_emb=emb[pos].astype(np.float16),
-        pos_ids=[examples[i].id for i in pos],
-        pos_titles=[examples[i].title for i in pos],
-    )
-
-
-def oof_scores(examples: list[Example], emb: np.ndarray, params: Params, folds: int = 5, seed: int = 0) -> np.ndarray:
-    """Out-of-fold (n, T) topic scores by stratified k-fold CV."""
-    from sklearn.model_selection import StratifiedKFold
-
-    y = np.array([e.label for e in examples])
-    out = np.zeros((len(examples), len(TOPICS)))
-    for tr, te in StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y):
-        m = fit([examples[i] for i in tr], emb[tr], params, "cv")
-        out[te] = m.topic_scores([examples[i].title for i in te], [examples[i].abstract for i in te], emb[te])
-    return out
+    return coef_t, coef_e, icpt
 
 
 def metrics(labels: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    """P / R / F1 of label ≥ 1 vs 0, and recall on clearly relevant (label 2) papers."""
     rel = labels >= 1
     tp = float((pred & rel).sum())
     p = tp / max(pred.sum(), 1)
@@ -246,7 +247,7 @@ def metrics(labels: np.ndarray, pred: np.ndarray) -> dict[str, float]:
 
 
 def choose_threshold(labels: np.ndarray, score: np.ndarray, min_recall2: float = 0.95) -> float:
-    """Best-F1 threshold among those keeping recall on label-2 papers ≥ ``min_recall2``."""
+    """The threshold policy: best F1 among thresholds keeping recall on label-2 papers ≥ ``min_recall2``."""
     best_t, best_f = 0.5, -1.0
     for t in np.unique(np.round(score, 4)):
         m = metrics(labels, score >= t)
@@ -255,13 +256,5 @@ def choose_threshold(labels: np.ndarray, score: np.ndarray, min_recall2: float =
     return best_t
 
 
-def model_card(examples: list[Example], params: Params, embedder: str, cv: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "trained": dt.date.today().isoformat(),
-        "examples": len(examples),
-        "positives": sum(e.label >= 1 for e in examples),
-        "label2": sum(e.label == 2 for e in examples),
-        "params": params.__dict__,
-        "embedder": embedder,
-        "cv": cv,
-    }
+def today() -> str:
+    return dt.date.today().isoformat()

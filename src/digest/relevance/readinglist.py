@@ -1,4 +1,4 @@
-"""Reading lists in Markdown (like ../shared/reference/reading-lists/) as extra positives.
+"""Reading lists in Markdown (like ../shared/reference/reading-lists/) as extra positives of a topic.
 
 Extracts arXiv ids (abs/pdf links, ``arXiv:2103.00020``) and, for lines without an id, the title
 (a Markdown link text or a bold/quoted title), so they can be resolved against the store, the corpus
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 _ID = re.compile(r"(?:arxiv\.org/(?:abs|pdf)/|arXiv:\s?)(\d{4}\.\d{4,5})(?:v\d+)?", re.IGNORECASE)
 _LINK_TITLE = re.compile(r"\[([^\]]{12,200})\]\(")
@@ -21,11 +20,6 @@ class ListItem:
     line: int
     arxiv_id: str | None
     title: str | None
-
-
-def topic_of(path: Path) -> str:
-    name = path.name.lower()
-    return "editing" if "edit" in name else "clip"
 
 
 def parse_reading_list(text: str) -> list[ListItem]:

@@ -1,30 +1,39 @@
-"""Output formats, as pure functions of digests: Markdown, HTML page, index page, RSS/Atom, email bodies."""
+"""Output formats, as pure functions of digests: Markdown, HTML page, index page, RSS/Atom, email bodies.
+
+Every format escapes untrusted text for its own context: HTML is autoescaped (math as sanitised MathML);
+Markdown goes through the ``md_*`` filters (no raw HTML, no links or images from untrusted text, link
+targets http(s) only); an RSS ``<description>`` is HTML that readers render, so the text is HTML-escaped
+before feedgen escapes it again as XML; Atom content is typed HTML, escaped the same way.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import html
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from feedgen.feed import FeedGenerator
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from digest.models import Digest
-from digest.render.view import TOPIC_NAMES, header, md_cell, md_link_text, md_para, views
+from digest.render.view import EntryView, header, md_cell, md_link_text, md_para, md_url, sections, views
 
 
 @cache
-def _env(html: bool) -> Environment:
+def _env(html_mode: bool) -> Environment:
     env = Environment(
         loader=PackageLoader("digest.render", "templates"),
-        autoescape=html,  # every HTML template is autoescaped; Markdown escapes via the md_* filters
+        autoescape=html_mode,  # every HTML template is autoescaped; Markdown escapes via the md_* filters
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=False,
         keep_trailing_newline=True,
     )
-    env.filters.update(md_cell=md_cell, md_link=md_link_text, md_para=md_para)
+    env.filters.update(md_cell=md_cell, md_link=md_link_text, md_para=md_para, md_url=md_url)
     return env
 
 
@@ -33,21 +42,45 @@ def day_path(day: dt.date, ext: str) -> str:
     return f"{day:%Y}/{day:%m}/{day.isoformat()}.{ext}"
 
 
+def week_path(week: str, ext: str) -> str:
+    """Path of a weekly edition relative to the output directory: ``weekly/YYYY-Www.<ext>``."""
+    return f"weekly/{week}.{ext}"
+
+
 def markdown(d: Digest, categories: list[str]) -> str:
     name = "digest.md.j2" if d.entries else "empty.md.j2"
     return _env(False).get_template(name).render(header=header(d, categories), entries=views(d))
 
 
-def html_page(d: Digest, categories: list[str], index_href: str | None = "../../index.html") -> str:
+@dataclass(frozen=True)
+class RestRow:
+    id: str
+    title: str
+    score: float
+
+
+def html_page(
+    d: Digest,
+    categories: list[str],
+    index_href: str | None = "../../index.html",
+    fulltext_zh: str | None = None,
+    votes: Callable[[EntryView], Any] | None = None,
+    rest: list[RestRow] | None = None,
+    rest_vote: Callable[[RestRow], Any] | None = None,
+) -> str:
+    entries = views(d, fulltext_zh)
     return (
         _env(True)
         .get_template("digest.html.j2")
         .render(
+            page_title=d.title or f"arXiv {', '.join(categories)} · {d.date.isoformat()}",
             header=header(d, categories),
-            entries=views(d),
-            date=d.date.isoformat(),
-            categories=", ".join(categories),
+            sections=sections(entries, d.topic_names),
+            total=len(entries),
             index_href=index_href,
+            votes=votes,
+            rest=rest or [],
+            rest_vote=rest_vote,
         )
     )
 
@@ -59,26 +92,53 @@ class IndexRow:
     href: str
 
 
-def index_page(days: list[tuple[dt.date, int]], categories: list[str]) -> str:
+@dataclass(frozen=True)
+class TopicFeed:
+    name: str
+    href: str
+
+
+def index_page(
+    days: list[tuple[dt.date, int]], categories: list[str], topic_names: dict[str, str], weeks: list[str] | None = None
+) -> str:
     rows = [IndexRow(d.isoformat(), n, day_path(d, "html")) for d, n in sorted(days, reverse=True)]
+    wrows = [IndexRow(w, 0, week_path(w, "html")) for w in sorted(weeks or [], reverse=True)]
     return (
         _env(True)
         .get_template("index.html.j2")
-        .render(days=rows, categories=", ".join(categories), topics=", ".join(TOPIC_NAMES.values()))
+        .render(
+            days=rows,
+            weeks=wrows,
+            categories=", ".join(categories),
+            topics=", ".join(topic_names.values()),
+            topic_feeds=[TopicFeed(n, f"feeds/{t}.xml") for t, n in topic_names.items()],
+        )
     )
 
 
-def feeds(digests: list[Digest], categories: list[str], site_url: str, timezone: str) -> tuple[bytes, bytes]:
-    """(RSS 2.0, Atom) with one item per included paper; GUID = arXiv id; dates = announcement days."""
+def feeds(
+    digests: list[Digest],
+    categories: list[str],
+    site_url: str,
+    timezone: str,
+    topic: str | None = None,
+    topic_name: str = "",
+) -> tuple[bytes, bytes]:
+    """(RSS 2.0, Atom): one item per paper (only ``topic``'s papers when given); GUID = arXiv id."""
     tz = ZoneInfo(timezone)
     site = site_url if site_url.endswith("/") else site_url + "/"
     ordered = sorted(digests, key=lambda d: d.date, reverse=True)
     newest = dt.datetime.combine(ordered[0].date if ordered else dt.date(1970, 1, 1), dt.time(0), tz)
+    names = ordered[0].topic_names if ordered else {}
     fg = FeedGenerator()
-    fg.id(site)
-    fg.title(f"arXiv {', '.join(categories)} digest")
-    fg.subtitle(f"Relevant new papers ({', '.join(TOPIC_NAMES.values())}) with English and Chinese TL;DRs")
-    fg.link(href=site + "atom.xml", rel="self")
+    fg.id(site + (f"feeds/{topic}" if topic else ""))
+    fg.title(f"arXiv {', '.join(categories)} digest" + (f" · {topic_name}" if topic else ""))
+    fg.subtitle(
+        f"Relevant new papers ({topic_name or ', '.join(names.values()) or 'all topics'}) "
+        "with English and Chinese TL;DRs"
+    )
+    self_href = site + (f"feeds/{topic}.atom.xml" if topic else "atom.xml")
+    fg.link(href=self_href, rel="self")
     fg.link(href=site, rel="alternate")  # after "self": feedgen's RSS <link> is the last one set
     fg.language("zh-Hans")
     fg.updated(newest)
@@ -87,25 +147,81 @@ def feeds(digests: list[Digest], categories: list[str], site_url: str, timezone:
     for d in reversed(ordered):
         when = dt.datetime.combine(d.date, dt.time(0), tz)
         for e in reversed(views(d)):
+            if topic is not None and e.best_topic != topic and topic not in {b.id for b in e.badges}:
+                continue
             fe = fg.add_entry()
             fe.guid(e.id, permalink=False)  # also the Atom <id>: the bare arXiv id, stable across versions
             fe.title(e.title_en)
             fe.link(href=e.abs_url)
             fe.published(when)
             fe.updated(when)
-            text = f"{e.tldr_zh}\n\n{e.tldr_en}" + (f"\n\n{e.note}" if e.note and e.note != e.tldr_zh else "")
-            fe.description(text)
-            fe.content(
-                f"<p>{_esc(e.title_zh)}</p><p>{_esc(e.tldr_zh)}</p><p>{_esc(e.tldr_en)}</p>"
-                f'<p><a href="{e.abs_url}">arXiv:{e.id}</a> · <a href="{e.pdf_url}">PDF</a></p>',
-                type="html",
+            note = f"<p>{_esc(e.note)}</p>" if e.note and e.note != e.tldr_zh else ""
+            body = (
+                f"<p>{_esc(e.title_zh)}</p><p>{_esc(e.tldr_zh)}</p><p>{_esc(e.tldr_en)}</p>{note}"
+                f'<p><a href="{_esc(e.abs_url)}">arXiv:{_esc(e.id)}</a> · <a href="{_esc(e.pdf_url)}">PDF</a></p>'
             )
+            fe.description(body)  # HTML for RSS readers; feedgen XML-escapes it once more
+            fe.content(body, type="html")
     return fg.rss_str(pretty=True), fg.atom_str(pretty=True)
 
 
 def _esc(s: str) -> str:
-    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    return html.escape(s, quote=True)
 
 
 def email_subject(d: Digest, categories: list[str]) -> str:
+    if d.title:
+        return f"{d.title}: {len(d.entries)} 篇相关论文"
     return f"arXiv {', '.join(categories)} 摘要 {d.date.isoformat()}: {len(d.entries)} 篇相关论文"
+
+
+@dataclass(frozen=True)
+class EmailBodies:
+    text: str
+    html: str
+    compact: bool
+    omitted: int
+
+
+def email_bodies(
+    d: Digest,
+    categories: list[str],
+    page_url: str = "",
+    footer: str = "",
+    unsubscribe_url: str = "",
+    vote_links: Callable[[EntryView], Any] | None = None,
+    budget_bytes: int = 95_000,
+) -> EmailBodies:
+    """Plain text + HTML (CSS inlined) under ``budget_bytes``: full, else without abstracts, else fewer entries."""
+    import css_inline
+
+    entries = views(d)
+    subject = email_subject(d, categories)
+    heading = d.title or f"arXiv {', '.join(categories)} · {d.date.isoformat()}"
+
+    def render(keep: list[EntryView], compact: bool, omitted: int) -> tuple[str, str]:
+        ctx = {
+            "subject": subject,
+            "heading": heading,
+            "header": header(d, categories),
+            "sections": sections(keep, d.topic_names),
+            "compact": compact,
+            "omitted": omitted,
+            "page_url": page_url,
+            "footer": footer,
+            "unsubscribe_url": unsubscribe_url,
+            "vote_links": vote_links,
+        }
+        text = _env(False).get_template("email.txt.j2").render(**ctx)
+        page = css_inline.inline(_env(True).get_template("email.html.j2").render(**ctx))
+        return text, page
+
+    text, page = render(entries, False, 0)
+    if len(page.encode()) <= budget_bytes:
+        return EmailBodies(text, page, False, 0)
+    keep = list(entries)
+    text, page = render(keep, True, 0)
+    while len(page.encode()) > budget_bytes and len(keep) > 1:
+        keep = keep[: max(1, int(len(keep) * 0.85))]
+        text, page = render(keep, True, len(entries) - len(keep))
+    return EmailBodies(text, page, True, len(entries) - len(keep))

@@ -1,6 +1,7 @@
 """Turn a :class:`Digest` into display-ready entries: what every output format shows, decided once.
 
-Pure functions. Escaping for a given format is the template's (HTML autoescape) or ``md_*`` helpers' job.
+Pure functions. Escaping for a given format is the template's (HTML autoescape) or the ``md_*`` helpers'
+job; the Markdown helpers also make sure untrusted text cannot create links or images.
 """
 
 from __future__ import annotations
@@ -8,14 +9,23 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from digest.models import Digest, DigestEntry, SummaryStatus
+from markupsafe import Markup
 
-TOPIC_NAMES = {"clip": "CLIP / contrastive VLM", "editing": "image editing"}
-_WS = re.compile(r"\s+")
+from digest.models import Digest, DigestEntry, SummaryStatus, SummaryTier
+from digest.render.math import to_html
+from digest.text import one_line
+
+_URL = re.compile(r"https?://[^\s<>\"'()\[\]{}]+[^\s<>\"'()\[\]{}.,;:]")
+_CODE_HOSTS = re.compile(r"https?://(?:www\.)?(github\.com|gitlab\.com|huggingface\.co|bitbucket\.org)/[\w.-]+/[\w.-]+")
+_PROJECT = re.compile(r"https?://[\w.-]+\.github\.io(?:/[^\s]*)?|https?://[^\s]*project[^\s]*", re.IGNORECASE)
+_PAGES = re.compile(r"\b(\d+)\s+pages?\b", re.IGNORECASE)
 
 
-def one_line(text: str) -> str:
-    return _WS.sub(" ", text or "").strip()
+@dataclass(frozen=True)
+class Badge:
+    id: str
+    name: str
+    score: float
 
 
 @dataclass(frozen=True)
@@ -24,6 +34,7 @@ class EntryView:
     id: str
     abs_url: str
     pdf_url: str
+    html_url: str
     title_en: str
     title_zh: str  # the Chinese title, or the English one when there is none
     tldr_zh: str
@@ -32,26 +43,93 @@ class EntryView:
     abstract_en: str
     score: float
     topics: dict[str, float]
-    status: str  # ok | fallback | failed | missing
+    badges: list[Badge]
+    best_topic: str
+    status: str  # ok | fallback | missing
+    tier: str  # llm | translated | extractive | missing
     backend: str
     note: str  # visible note when the Chinese text is missing or machine-translated ("" when ok)
-    why: list[tuple[str, float]] = field(default_factory=list)
+    why: list[tuple[str, str, float]] = field(default_factory=list)  # (id, title, similarity)
     cross: bool = False
+    code_url: str = ""
+    venue: str = ""
+    bibtex: str = ""
+    fulltext_zh_url: str = ""
+    authors: str = ""
+
+    # HTML with TeX rendered as MathML (escaped text, sanitised math): for the day page only
+    @property
+    def title_en_html(self) -> Markup:
+        return to_html(self.title_en)
+
+    @property
+    def title_zh_html(self) -> Markup:
+        return to_html(self.title_zh)
+
+    @property
+    def tldr_en_html(self) -> Markup:
+        return to_html(self.tldr_en)
+
+    @property
+    def abstract_en_html(self) -> Markup:
+        return to_html(self.abstract_en)
+
+    @property
+    def abstract_zh_html(self) -> Markup:
+        return to_html(self.abstract_zh)
 
     @property
     def meta(self) -> str:
         """One line: topics, score, who wrote the summary."""
-        topics = " · ".join(f"{t} {v:.2f}" for t, v in sorted(self.topics.items(), key=lambda kv: -kv[1]))
-        parts = [f"relevance {self.score:.2f}", topics] if topics else [f"relevance {self.score:.2f}"]
+        topics = " · ".join(f"{b.name} {b.score:.2f}" for b in self.badges)
+        parts = [f"relevance {self.score:.2f}"] + ([topics] if topics else [])
         if self.cross:
             parts.append("cross-list")
         parts.append(f"summary: {self.backend}" if self.status == "ok" else f"summary: {self.backend} ({self.status})")
         return " · ".join(parts)
 
 
-def entry_view(e: DigestEntry) -> EntryView:
+def code_link(*texts: str | None) -> str:
+    """The paper's code or project URL, when its abstract or comments carry one."""
+    joined = " ".join(t for t in texts if t)
+    m = _CODE_HOSTS.search(joined) or _PROJECT.search(joined)
+    return m.group(0).rstrip(".,;:)") if m else ""
+
+
+def venue_line(comment: str | None, journal_ref: str | None) -> str:
+    parts = [one_line(x) for x in (comment, journal_ref) if x and one_line(x)]
+    text = " · ".join(dict.fromkeys(parts))
+    text = _URL.sub("", text).replace("  ", " ").strip(" ,;·")
+    return text[:200]
+
+
+def bibtex(e: DigestEntry) -> str:
+    p = e.paper
+
+    def esc(s: str) -> str:
+        return s.replace("\\", "\\textbackslash{}").replace("{", "\\{").replace("}", "\\}")
+
+    when = p.published or p.updated
+    year = when.year if when is not None else (p.announced.year if p.announced else "")
+    first = (p.authors[0].split()[-1] if p.authors and p.authors[0].split() else "arxiv").lower()
+    key = re.sub(r"[^a-z0-9]", "", first) + str(year) + "_" + p.id.replace(".", "_").replace("/", "_")
+    fields = [
+        ("title", esc(p.title)),
+        ("author", esc(" and ".join(p.authors)) if p.authors else ""),
+        ("year", str(year)),
+        ("eprint", p.id),
+        ("archivePrefix", "arXiv"),
+        ("primaryClass", p.primary_category or ""),
+        ("url", p.abs_url),
+    ]
+    body = ",\n".join(f"  {k} = {{{v}}}" for k, v in fields if v)
+    return f"@misc{{{key},\n{body}\n}}"
+
+
+def entry_view(e: DigestEntry, topic_names: dict[str, str], fulltext_zh: str | None = None) -> EntryView:
     p, s, r = e.paper, e.summary, e.relevance
     status = s.status.value if s else "missing"
+    tier = s.tier.value if s else "missing"
     title_zh = one_line(s.title_zh) if s and s.title_zh else ""
     tldr_zh = one_line(s.tldr_zh) if s and s.tldr_zh else ""
     abstract_zh = one_line(s.abstract_zh) if s and s.abstract_zh else ""
@@ -59,19 +137,24 @@ def entry_view(e: DigestEntry) -> EntryView:
     reason = _short_reason(s.reason) if s else ""
     if s is None:
         note = "⚠ 尚未生成摘要，请阅读下方英文摘要（not summarised yet）"
-    elif not abstract_zh and s.status == SummaryStatus.failed:
-        note = f"⚠ 摘要生成失败，请阅读下方英文摘要（summary failed: {reason or 'unknown'}）"
+    elif not abstract_zh and s.status == SummaryStatus.fallback:
+        note = f"⚠ 中文摘要暂缺，请阅读下方英文摘要（{reason or 'summary failed'}）"
     elif not abstract_zh:
         note = f"⚠ 中文暂缺，请阅读下方英文摘要（{reason or 'no translation available'}）"
-    elif s.status == SummaryStatus.fallback:
+    elif s.tier == SummaryTier.translated:
         note = f"机器翻译（machine translation, {s.backend}: {reason}）" if reason else f"机器翻译（{s.backend}）"
     else:
         note = ""
+    topics = dict(r.topics) if r else {}
+    best = r.best_topic if r and r.best_topic else ""
+    matched = [t for t in topics if t == best or topics[t] >= 0.5]
+    badges = [Badge(t, topic_names.get(t, t), topics[t]) for t in sorted(matched, key=lambda t: -topics[t])]
     return EntryView(
         n=e.n,
         id=p.id,
-        abs_url=f"https://arxiv.org/abs/{p.id}",
-        pdf_url=f"https://arxiv.org/pdf/{p.id}",
+        abs_url=p.abs_url,
+        pdf_url=p.pdf_url,
+        html_url=p.html_url,
         title_en=one_line(p.title),
         title_zh=title_zh or one_line(p.title),
         tldr_zh=tldr_zh or note,
@@ -79,45 +162,105 @@ def entry_view(e: DigestEntry) -> EntryView:
         abstract_zh=abstract_zh or note,
         abstract_en=one_line(p.abstract),
         score=r.score if r else 0.0,
-        topics=dict(r.topics) if r else {},
+        topics=topics,
+        badges=badges,
+        best_topic=best,
         status=status,
+        tier=tier,
         backend=s.backend if s else "none",
         note=note,
-        why=[(one_line(nb.title), nb.similarity) for nb in (r.neighbours if r else [])],
+        why=[(nb.id, one_line(nb.title), nb.similarity) for nb in (r.neighbours if r else [])],
         cross=p.announce_type == "cross",
+        code_url=code_link(p.abstract, p.comment),
+        venue=venue_line(p.comment, p.journal_ref),
+        bibtex=bibtex(e),
+        fulltext_zh_url=fulltext_zh.replace("{id}", p.id) if fulltext_zh else "",
+        authors=", ".join(p.authors[:12]) + (" et al." if len(p.authors) > 12 else ""),
     )
+
+
+def broken_view(e: DigestEntry, exc: BaseException) -> EntryView:
+    """An entry that could not be prepared: shown marked (title and link only), never failing the day."""
+    p = e.paper
+    note = f"⚠ 此条目无法显示（entry could not be rendered: {exc.__class__.__name__}）"
+    return EntryView(
+        n=e.n, id=p.id, abs_url=p.abs_url, pdf_url=p.pdf_url, html_url=p.html_url, title_en=one_line(p.title),
+        title_zh=one_line(p.title), tldr_zh=note, tldr_en="—", abstract_zh=note, abstract_en=one_line(p.abstract),
+        score=e.relevance.score if e.relevance else 0.0, topics={}, badges=[], best_topic="", status="missing",
+        tier="missing", backend="none", note=note,
+    )  # fmt: skip
 
 
 def _short_reason(reason: str) -> str:
     """The first clause of a stored reason, without exception details (the store keeps the whole text)."""
-    parts = [re.sub(r"\s*\(.*$", "", p).strip() for p in one_line(reason).split(";")]
-    return "; ".join(p for p in parts if p)[:160]
+    parts = [re.sub(r"\s*\(.*$", "", part).strip() for part in one_line(reason).split(";")]
+    return "; ".join(part for part in parts if part)[:160]
 
 
-def views(d: Digest) -> list[EntryView]:
-    return [entry_view(e) for e in d.entries]
+def views(d: Digest, fulltext_zh: str | None = None) -> list[EntryView]:
+    out = []
+    for e in d.entries:
+        try:
+            out.append(entry_view(e, d.topic_names, fulltext_zh))
+        except Exception as exc:  # one bad entry is shown marked; it never fails the day
+            out.append(broken_view(e, exc))
+    return out
+
+
+@dataclass(frozen=True)
+class Section:
+    topic: str
+    name: str
+    entries: list[EntryView]
+
+
+def sections(entries: list[EntryView], topic_names: dict[str, str]) -> list[Section]:
+    """Entries grouped by their best topic, in the model's topic order (a paper appears once)."""
+    out = []
+    for tid, name in topic_names.items():
+        group = [e for e in entries if e.best_topic == tid]
+        if group:
+            out.append(Section(tid, name, group))
+    rest = [e for e in entries if e.best_topic not in topic_names]
+    if rest:
+        out.append(Section("other", "Other", rest))
+    return out
 
 
 def header(d: Digest, categories: list[str]) -> str:
     cats = ", ".join(categories)
     n = len(d.entries)
     approx = " (reconstructed from the arXiv API: approximate)" if d.approximate else ""
-    return f"arXiv {cats} · {d.date.isoformat()} · {n} relevant of {d.fetched} papers{approx}"
+    title = d.title or f"arXiv {cats} · {d.date.isoformat()}"
+    return f"{title} · {n} relevant of {d.fetched} papers{approx}"
 
 
 # --- Markdown escaping ----------------------------------------------------------------------------
+def _md_inline(text: str) -> str:
+    """One line; raw HTML and link/image syntax neutralised (untrusted text cannot make links)."""
+    t = re.sub(r"&(?=#?\w+;)", "&amp;", one_line(text)).replace("<", "&lt;").replace(">", "&gt;")
+    return t.replace("[", "\\[").replace("]", "\\]")
+
+
 def md_cell(text: str) -> str:
-    """A GFM table cell: one line, pipes escaped, raw HTML neutralised."""
-    return one_line(text).replace("|", "\\|").replace("<", "&lt;")
+    """A GFM table cell: one line, pipes escaped, no HTML, no links."""
+    return _md_inline(text).replace("|", "\\|")
 
 
 def md_link_text(text: str) -> str:
-    return md_cell(text).replace("[", "\\[").replace("]", "\\]")
+    return md_cell(text)
+
+
+def md_url(url: str) -> str:
+    """A link target: only http(s) URLs pass (anything else becomes ``#``), parentheses encoded."""
+    if not re.match(r"^https?://[^\s<>]+$", url):
+        return "#"
+    return url.replace("(", "%28").replace(")", "%29")
 
 
 def md_para(text: str) -> str:
-    """A footnote paragraph: one line, raw HTML neutralised, no accidental heading/list/quote start."""
-    t = one_line(text).replace("<", "&lt;")
+    """A footnote paragraph: one line, no HTML, no links/images, no accidental heading/list/quote start."""
+    t = _md_inline(text)
     if re.match(r"([#>*+-]|\d+[.)])(\s|$)", t):
         t = "\\" + t
     return t

@@ -1,106 +1,113 @@
-"""Date ranges and id batches through the arXiv API, with the ``arxiv`` package (4.x).
+"""Date ranges and id batches through the arXiv API (Atom pages, parsed with feedparser).
 
-``arxiv.Client`` has no timeout and retries without backoff. :class:`PoliteClient` keeps its paging
-and parsing but adds a request timeout, exponential backoff on 429/503/timeouts (``Retry-After``
-is not exposed by the package), a bounded number of tries and our base URL. One client is shared
-by a whole range so the ≥ ``DIGEST_ARXIV_DELAY_SECONDS`` spacing holds across days.
+Pages are fetched by the same :class:`~digest.sources.http.ArxivClient` as the RSS feed, so one
+politeness clock (≥ 3 s between requests) covers both. arXiv sometimes answers a later page empty
+although more results exist: that page is retried under the same retry policy.
 """
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
-import logging
-import time
-from collections.abc import Callable, Iterable, Iterator
+import urllib.parse
+from collections.abc import Iterable
 from typing import Any
 
-import arxiv
-import requests
+import feedparser
 
 from digest.config import Settings
-from digest.errors import FetchError
+from digest.errors import FeedParseError, FetchError
 from digest.models import Paper
+from digest.retry import GaveUp, Transient
 from digest.sources.calendar import announcement_day
-from digest.text import split_id
-
-log = logging.getLogger(__name__)
-
-RETRY_STATUS = {429, 500, 502, 503, 504}
+from digest.sources.http import ArxivClient
+from digest.text import decode_entities, split_id
 
 
-class _TimeoutSession(requests.Session):
-    def __init__(self, timeout: float) -> None:
-        super().__init__()
-        self._timeout = timeout
-
-    def request(self, *args: Any, **kwargs: Any) -> requests.Response:
-        kwargs.setdefault("timeout", self._timeout)
-        return super().request(*args, **kwargs)
+def _ts(parsed: Any) -> dt.datetime | None:
+    return dt.datetime.fromtimestamp(calendar.timegm(parsed), dt.UTC) if parsed else None
 
 
-class PoliteClient(arxiv.Client):
-    """``arxiv.Client`` with timeouts, exponential backoff and a configurable base URL."""
-
-    def __init__(self, settings: Settings, sleep: Callable[[float], None] = time.sleep) -> None:
-        super().__init__(
-            page_size=settings.arxiv_page_size,
-            delay_seconds=settings.arxiv_delay_seconds,
-            num_retries=settings.arxiv_max_tries - 1,
-        )
-        self.query_url_format = settings.arxiv_api_url + "?{}"
-        self._session = _TimeoutSession(settings.arxiv_timeout)
-        self._backoff = settings.arxiv_backoff_seconds
-        self._sleep = sleep
-        self.requests_made = 0
-
-    def _parse_feed(self, url: str, first_page: bool = True, _try_index: int = 0) -> Any:
-        while True:
-            try:
-                self.requests_made += 1
-                return self._Client__try_parse_feed(url, first_page=first_page, try_index=_try_index)
-            except arxiv.HTTPError as err:
-                if err.status not in RETRY_STATUS:
-                    raise
-                reason: Exception = err
-            except (
-                arxiv.UnexpectedEmptyPageError,
-                requests.exceptions.ConnectionError,
-                requests.exceptions.Timeout,
-            ) as err:
-                reason = err
-            if _try_index >= self.num_retries:
-                raise reason
-            wait = self._backoff * (2**_try_index)
-            log.warning(
-                "arXiv API: %s; retrying in %.1fs (try %d/%d)", reason, wait, _try_index + 1, self.num_retries + 1
-            )
-            self._sleep(wait)
-            _try_index += 1
-
-
-def result_to_paper(r: arxiv.Result, categories: Iterable[str]) -> Paper:
-    arxiv_id, version = split_id(r.entry_id)
+def entry_to_paper(e: Any, categories: Iterable[str]) -> Paper:
+    arxiv_id, version = split_id(e.get("id", ""))
     wanted = set(categories)
-    primary = r.primary_category
-    # a submittedDate query finds a paper by its first submission: it was announced as new/cross then
-    announce = "new" if primary in wanted else "cross"
-    published = r.published
+    primary = (e.get("arxiv_primary_category") or {}).get("term")
+    tags = [t.get("term") for t in e.get("tags", []) if t.get("term")]
+    published = _ts(e.get("published_parsed"))
     return Paper(
         id=arxiv_id,
         version=version or 1,
-        title=r.title,
-        abstract=r.summary,
-        authors=[a.name for a in r.authors],
-        categories=list(r.categories),
-        primary_category=primary,
-        announce_type=announce,
+        title=decode_entities(e.get("title", "")),
+        abstract=decode_entities(e.get("summary", "")),
+        authors=[decode_entities(a.get("name", "")) for a in e.get("authors", []) if a.get("name")],
+        categories=tags,
+        primary_category=primary or (tags[0] if tags else None),
+        # a submittedDate query finds a paper by its first submission: it was announced as new/cross then
+        announce_type="new" if primary in wanted else "cross",
         announced=announcement_day(published) if published else None,
         published=published,
-        updated=r.updated,
-        comment=r.comment,
-        abs_url=f"https://arxiv.org/abs/{arxiv_id}",
-        pdf_url=r.pdf_url or f"https://arxiv.org/pdf/{arxiv_id}",
+        updated=_ts(e.get("updated_parsed")),
+        comment=e.get("arxiv_comment"),
+        journal_ref=e.get("arxiv_journal_ref"),
+        doi=e.get("arxiv_doi"),
     )
+
+
+def parse_page(content: bytes, url: str, categories: Iterable[str]) -> tuple[list[Paper], int]:
+    """(papers, total results) of one API page; :class:`FeedParseError` when it is not an API answer."""
+    if content[:512].lstrip().lower().startswith((b"<!doctype html", b"<html")):
+        raise FeedParseError(f"{url} answered an HTML page, not an arXiv API feed (maintenance?)", url)
+    feed = feedparser.parse(content)
+    exc = feed.get("bozo_exception")
+    if feed.get("bozo") and isinstance(exc, Exception) and ("not well-formed" in str(exc) or not feed.entries):
+        raise FeedParseError(f"{url} is not a valid arXiv API feed ({str(exc).splitlines()[0][:120]})", url)
+    if not feed.get("version", "").startswith("atom"):
+        raise FeedParseError(f"{url} is not an Atom feed (got {feed.get('version') or 'no feed'})", url)
+    papers = []
+    for e in feed.entries:
+        if "/api/errors" in e.get("id", ""):
+            raise FetchError(f"arXiv API refused the query: {e.get('summary', '').strip()[:200]}", url)
+        papers.append(entry_to_paper(e, categories))
+    try:
+        total = int(feed.feed.get("opensearch_totalresults", len(papers)))
+    except (TypeError, ValueError):
+        total = len(papers)
+    return papers, total
+
+
+def query_url(settings: Settings, start: int, size: int, query: str = "", ids: list[str] | None = None) -> str:
+    args: dict[str, str] = {"start": str(start), "max_results": str(size)}
+    if query:
+        args.update(search_query=query, sortBy="submittedDate", sortOrder="ascending")
+    if ids:
+        args["id_list"] = ",".join(ids)
+    return settings.arxiv_api_url + "?" + urllib.parse.urlencode(args)
+
+
+def fetch_all(client: ArxivClient, settings: Settings, query: str = "", ids: list[str] | None = None) -> list[Paper]:
+    """Every result of a query (all pages); an empty later page is retried, not taken as the end."""
+    size = min(settings.arxiv_page_size, len(ids)) if ids else settings.arxiv_page_size
+    out: dict[str, Paper] = {}
+    start, total = 0, None
+    while total is None or start < total:
+        url = query_url(settings, start, size, query, ids)
+
+        def page(url: str = url, first: bool = total is None) -> tuple[list[Paper], int]:
+            got, n = parse_page(client.get(url, "arXiv API").content, url, settings.categories)
+            if not got and not first:
+                raise Transient("an empty page before the end of the results (arXiv API hiccup)")
+            return got, n
+
+        try:
+            got, total = client.policy.call(page, f"arXiv API page {start}")
+        except GaveUp as exc:
+            raise FetchError(f"arXiv API {url} failed: {exc}; re-run later", url) from None
+        for p in got:
+            out[p.id] = p
+        if not got:
+            break
+        start += len(got)
+    return list(out.values())
 
 
 def day_query(categories: Iterable[str], day: dt.date) -> str:
@@ -110,46 +117,17 @@ def day_query(categories: Iterable[str], day: dt.date) -> str:
     return f"{cat} AND submittedDate:[{d}0000 TO {d}2359]"
 
 
-def fetch_submission_day(day: dt.date, settings: Settings, client: PoliteClient) -> list[Paper]:
-    """Every paper of the categories submitted on UTC day ``day`` (all pages)."""
-    search = arxiv.Search(
-        query=day_query(settings.categories, day),
-        max_results=None,
-        sort_by=arxiv.SortCriterion.SubmittedDate,
-        sort_order=arxiv.SortOrder.Ascending,
-    )
+def fetch_submission_day(day: dt.date, settings: Settings, client: ArxivClient) -> list[Paper]:
+    """Every paper of the categories submitted on UTC day ``day``."""
     try:
-        seen: dict[str, Paper] = {}
-        for r in client.results(search):
-            p = result_to_paper(r, settings.categories)
-            seen[p.id] = p
-        return list(seen.values())
-    except (arxiv.ArxivError, requests.exceptions.RequestException) as exc:
-        raise FetchError(
-            f"arXiv API failed for submission day {day.isoformat()} after {settings.arxiv_max_tries} tries "
-            f"({exc.__class__.__name__}: {exc}); re-run later or point DIGEST_ARXIV_API_URL at a mirror",
-            url=settings.arxiv_api_url,
-        ) from None
+        return fetch_all(client, settings, query=day_query(settings.categories, day))
+    except FetchError as exc:
+        raise FetchError(f"submission day {day.isoformat()}: {exc}", exc.url) from None
 
 
-def iter_days(start: dt.date, end: dt.date) -> Iterator[dt.date]:
-    d = start
-    while d <= end:
-        yield d
-        d += dt.timedelta(days=1)
-
-
-def fetch_ids(ids: list[str], settings: Settings, client: PoliteClient, batch: int = 100) -> list[Paper]:
-    """Papers by id, in batches of ``batch`` ids per request."""
+def fetch_ids(ids: list[str], settings: Settings, client: ArxivClient, batch: int = 100) -> list[Paper]:
+    """Papers by id, ``batch`` ids per request (arXiv's id_list limit is generous; 100 keeps pages small)."""
     out: list[Paper] = []
     for i in range(0, len(ids), batch):
-        chunk = ids[i : i + batch]
-        search = arxiv.Search(id_list=chunk, max_results=len(chunk))
-        try:
-            out.extend(result_to_paper(r, settings.categories) for r in client.results(search))
-        except (arxiv.ArxivError, requests.exceptions.RequestException) as exc:
-            raise FetchError(
-                f"arXiv API failed for ids {chunk[0]}…{chunk[-1]} ({exc.__class__.__name__}: {exc})",
-                url=settings.arxiv_api_url,
-            ) from None
+        out.extend(fetch_all(client, settings, ids=ids[i : i + batch]))
     return out

@@ -1,21 +1,20 @@
-"""A local arXiv (RSS + API) on 127.0.0.1 serving real papers from ../shared/corpus.
+"""A local arXiv (RSS + API) on 127.0.0.1 serving real papers from ../shared/corpus (``digest replay``).
 
-* ``/rss/<cats>``: the announcement of ``server.day`` as RSS 2.0, with the channel/item structure of
+* ``/rss/<cats>``: the announcement of ``state.day`` as RSS 2.0, with the channel/item structure of
   the real feeds in ``../shared/feeds/rss/`` (an empty channel on a weekend day);
 * ``/api/query``: Atom answers for ``cat:… AND submittedDate:[A TO B]`` and ``id_list`` queries,
   paged by ``start``/``max_results``, in the 2026 API format of ``../shared/feeds/api-new-format``;
 * ``/raw/<path>``: any file under ../shared/feeds byte for byte;
-* ``server.script``: a queue of faults for the next requests: an int status (429, 503, …), ``"hang"``
-  (sleeps past the client's timeout) or ``"malformed"`` (truncated XML).
+* ``state.script``: a queue of faults for the next requests: an int status (429, 503, …), ``"hang"``
+  (sleeps past the client's timeout), ``"malformed"`` (truncated XML), ``"html"`` (a maintenance page
+  with status 200) or ``"empty"`` (an empty channel).
 
 A corpus paper announced on day A is given a submission time inside A's real submission window, so
-the API's submittedDate queries and the RSS day agree. Run it by hand to replay a day:
-``python -m tests.arxiv_server --day 2026-06-02 --port 8765``.
+the API's submittedDate queries and the RSS day agree.
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import re
 import threading
@@ -24,13 +23,14 @@ import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
+from digest.replay.data import corpus, corpus_by_day, default_shared
+from digest.replay.http import send, serve_http
 from digest.sources.calendar import submission_window
-from tests.http_helpers import send, serve_http
-from tests.shared import corpus, corpus_by_day, shared_path
 
 
 def _version(p: dict[str, Any]) -> int:
@@ -135,8 +135,13 @@ SP = " "  # the real feed has a trailing space after the announce type
 _RANGE = re.compile(r"submittedDate:\[(\d{12}) TO (\d{12})\]")
 
 
+MAINTENANCE = b"""<!DOCTYPE html><html><head><title>arXiv is under maintenance</title></head>
+<body><h1>arXiv is down for maintenance</h1><p>Please try again later.</p></body></html>"""
+
+
 class ArxivState:
-    def __init__(self, day: dt.date | None = None, cats: list[str] | None = None) -> None:
+    def __init__(self, day: dt.date | None = None, cats: list[str] | None = None, shared: Path | None = None) -> None:
+        self.shared = shared or default_shared()
         self.day = day
         self.cats = cats or ["cs.CV"]
         self.rss_papers: list[dict[str, Any]] | None = None  # override the day's papers
@@ -150,14 +155,14 @@ class ArxivState:
     def times(self) -> dict[str, dt.datetime]:
         if self._times is None:
             out = {}
-            for _day, ps in sorted(corpus_by_day().items()):
+            for _day, ps in sorted(corpus_by_day(self.shared).items()):
                 for i, p in enumerate(sorted(ps, key=lambda p: p["id"])):
                     out[p["id"]] = submitted_at(p, i)
             self._times = out
         return self._times
 
     def day_papers(self, day: dt.date) -> list[dict[str, Any]]:
-        return sorted(corpus_by_day().get(day.isoformat(), []), key=lambda p: p["id"])
+        return sorted(corpus_by_day(self.shared).get(day.isoformat(), []), key=lambda p: p["id"])
 
 
 def _handler(state: ArxivState) -> type[BaseHTTPRequestHandler]:
@@ -182,10 +187,17 @@ def _handler(state: ArxivState) -> type[BaseHTTPRequestHandler]:
                 self._send(fault, b"<error/>", headers={"Retry-After": "0"} if fault == 429 else None)
                 return
             url = urllib.parse.urlparse(self.path)
+            if fault == "html":
+                self._send(200, MAINTENANCE, "text/html; charset=utf-8")
+                return
             if url.path.startswith("/raw/"):
-                self._send(200, shared_path("feeds", *url.path[5:].split("/")).read_bytes())
+                path = state.shared.joinpath("feeds", *url.path[5:].split("/"))
+                if ".." in url.path or not path.is_file():
+                    self._send(404, b"not found")
+                    return
+                self._send(200, path.read_bytes())
             elif url.path.startswith("/rss/"):
-                body = self._rss()
+                body = self._rss(empty=fault == "empty")
                 if fault == "malformed":
                     body = body[: len(body) // 2]
                 self._send(200, body, "application/rss+xml")
@@ -197,15 +209,17 @@ def _handler(state: ArxivState) -> type[BaseHTTPRequestHandler]:
             else:
                 self._send(404, b"not found")
 
-        def _rss(self) -> bytes:
+        def _rss(self, empty: bool = False) -> bytes:
             if state.rss_raw is not None:
                 return state.rss_raw
             day = state.day or dt.date.today()
             papers = (
                 state.rss_papers
                 if state.rss_papers is not None
-                else ([] if day.weekday() >= 5 else state.day_papers(day))
+                else ([] if day.weekday() >= 5 or empty else state.day_papers(day))
             )
+            if empty:
+                papers = []
             return rss_feed(day, state.cats, papers).encode()
 
         def _api(self, q: dict[str, list[str]]) -> bytes:
@@ -214,14 +228,16 @@ def _handler(state: ArxivState) -> type[BaseHTTPRequestHandler]:
             ids = [i for i in q.get("id_list", [""])[0].split(",") if i]
             times = state.times()
             if ids:
-                found = [corpus()[i.split("v")[0]] for i in ids if i.split("v")[0] in corpus()]
+                c = corpus(state.shared)
+                found = [c[i.split("v")[0]] for i in ids if i.split("v")[0] in c]
             else:
                 m = _RANGE.search(q.get("search_query", [""])[0])
                 if not m:
                     return atom_feed([], 0, start, per).encode()
                 lo = dt.datetime.strptime(m.group(1), "%Y%m%d%H%M").replace(tzinfo=dt.UTC)
                 hi = dt.datetime.strptime(m.group(2), "%Y%m%d%H%M").replace(tzinfo=dt.UTC) + dt.timedelta(minutes=1)
-                found = sorted((corpus()[i] for i, t in times.items() if lo <= t < hi), key=lambda p: times[p["id"]])
+                c = corpus(state.shared)
+                found = sorted((c[i] for i, t in times.items() if lo <= t < hi), key=lambda p: times[p["id"]])
             page = found[start : start + per]
             entries = [atom_entry(p, times.get(p["id"], dt.datetime(2026, 1, 1, tzinfo=dt.UTC))) for p in page]
             return atom_feed(entries, len(found), start, per).encode()
@@ -230,27 +246,7 @@ def _handler(state: ArxivState) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def serve_arxiv(state: ArxivState) -> Iterator[str]:
-    """Start the server on a free 127.0.0.1 port; yields its base URL."""
-    with serve_http(_handler(state)) as port:
+def serve_arxiv(state: ArxivState, port: int = 0) -> Iterator[str]:
+    """Start the server on 127.0.0.1 (a free port by default); yields its base URL."""
+    with serve_http(_handler(state), port) as port:
         yield f"http://127.0.0.1:{port}"
-
-
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--day", required=True, type=dt.date.fromisoformat, help="corpus day the RSS feed announces")
-    ap.add_argument("--port", type=int, default=8765)
-    args = ap.parse_args()
-    state = ArxivState(day=args.day)
-    httpd = ThreadingHTTPServer(("127.0.0.1", args.port), _handler(state))
-    print(
-        f"arXiv replay of {args.day} on http://127.0.0.1:{args.port}  "
-        f"(DIGEST_ARXIV_RSS_URL=http://127.0.0.1:{args.port}/rss/ "
-        f"DIGEST_ARXIV_API_URL=http://127.0.0.1:{args.port}/api/query)",
-        flush=True,
-    )
-    httpd.serve_forever()
-
-
-if __name__ == "__main__":
-    main()

@@ -1,4 +1,4 @@
-"""Start a test HTTP server on 127.0.0.1 in a background thread."""
+"""A small HTTP server on 127.0.0.1 in a background thread (for the replay servers)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,121 @@
+"""Use cases: what each ``digest`` command does, as one function each (the CLI only parses and prints)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from digest.errors import DigestError, UsageError
+from digest.models import ClassifyResult, DayFetch, DeliveryResult, Paper, RenderResult, RunReport, SummaryStats
+from digest.pipeline import Run, classify_stage, deliver_stage, missed_days, render_stage, run_day, run_range
+from digest.sources.calendar import weekdays
+from digest.text import split_id
+
+
+def run_days(
+    run: Run,
+    day: dt.date | None = None,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    catch_up: bool = True,
+) -> list[RunReport]:
+    """``digest run``: today (then any missed weekdays), one day, or a range."""
+    if (start is None) != (end is None):
+        raise UsageError("give both --from and --to (or --date)")
+    if day is not None and start is not None:
+        raise UsageError("give --date or --from/--to, not both")
+    if start is not None and end is not None:
+        return run_range(start, end, run)
+    reports = [run_day(day, run)]
+    if day is None and catch_up and reports[0].date is not None:
+        for missed in missed_days(run, reports[0].date):
+            reports.append(run_day(missed, run))
+    return reports
+
+
+def fetch_days(
+    run: Run, day: dt.date | None = None, start: dt.date | None = None, end: dt.date | None = None
+) -> list[DayFetch]:
+    """``digest fetch``: the same ingestion policy as ``digest run``, without the later stages."""
+    if (start is None) != (end is None):
+        raise UsageError("give both --from and --to (or --date)")
+    if start is not None and end is not None:
+        if end < start:
+            raise UsageError(f"--to {end} is before --from {start}")
+        return [run.ingestor.day(d) for d in weekdays(start, end)]
+    return [run.ingestor.today() if day is None else run.ingestor.day(day)]
+
+
+def relevant_of_day(run: Run, day: dt.date, tick: Callable[[int], None] | None = None) -> list[Paper]:
+    """The day's relevant papers, classifying first where the store has no decision yet."""
+    store = run.providers.store
+    papers = store.papers_of_day(day)
+    if not papers:
+        raise DigestError(f"no papers announced on {day} in the store: run `digest fetch --date {day}` first")
+    known = store.get_relevance([(p.id, p.version) for p in papers])
+    if len(known) < len(papers):
+        res = classify_stage(papers, run)
+        known = {(r.id, r.version): r for r in res.relevance}
+    return [p for p in papers if (r := known.get((p.id, p.version))) is not None and r.relevant]
+
+
+def classify_day(run: Run, day: dt.date) -> ClassifyResult:
+    papers = run.providers.store.papers_of_day(day)
+    if not papers:
+        raise DigestError(f"no papers announced on {day} in the store: run `digest fetch --date {day}` first")
+    return classify_stage(papers, run)
+
+
+def parse_ids(raw: list[str]) -> list[str]:
+    try:
+        return [split_id(i.strip())[0] for x in raw for i in x.split(",") if i.strip()]
+    except ValueError as exc:
+        raise UsageError(f"--ids: {exc}") from None
+
+
+def summarise(run: Run, day: dt.date | None, ids: list[str] | None, force: bool) -> tuple[int, SummaryStats | None]:
+    """``digest summarize``: a day's relevant papers or given ids; (papers, stats or None when nothing to do)."""
+    from digest.pipeline import summarise_stage
+
+    store = run.providers.store
+    if ids:
+        wanted = parse_ids(ids)
+        items = store.get_papers(wanted)
+        missing = sorted(set(wanted) - {p.id for p in items})
+        if missing:
+            raise DigestError(f"not in the store: {', '.join(missing)} (fetch them first with `digest fetch`)")
+    elif day is not None:
+        items = relevant_of_day(run, day)
+    else:
+        raise UsageError("give --date D or --ids ID[,ID…]")
+    if not items:
+        return 0, None
+    if force:
+        from digest.llm.summarize import Summariser
+
+        p = run.providers
+        stats = Summariser(p.settings, p.store, p.prompts, p.chat, p.translator, p.owner).run(
+            items, tick=lambda _s: run.tick("summarise", 1, len(items)), force=True
+        )
+        return len(items), stats
+    return len(items), summarise_stage(items, run)
+
+
+@dataclass
+class RenderOutcome:
+    render: RenderResult
+    delivery: DeliveryResult | None
+
+
+def render_and_deliver(run: Run, day: dt.date, email: bool) -> RenderOutcome:
+    """``digest render``: rebuild a day's files, the index and the feeds from the store; email it once."""
+    store = run.providers.store
+    papers = store.papers_of_day(day)
+    if not papers:
+        raise DigestError(f"no papers announced on {day} in the store: run `digest run --date {day}` first")
+    if not store.get_relevance([(p.id, p.version) for p in papers]):
+        raise DigestError(f"the papers of {day} are not classified yet: run `digest classify --date {day}` first")
+    res = render_stage(day, run)
+    delivery = deliver_stage(day, run) if email and res.published and res.entries else None
+    return RenderOutcome(res, delivery)

@@ -1,0 +1,136 @@
+"""Providers: everything a run talks to, built **once** at the edge from the settings and passed in.
+
+:meth:`Providers.from_settings` validates the settings that choose providers before any fetch (a bad
+``DIGEST_EMBEDDER=openai`` fails at start-up with a message that says what to set) and builds the cheap
+ones; the ONNX encoder is built on first use and then reused for every day of a range. Tests construct
+:class:`Providers` directly with in-process fakes — the same seam the CLI and the flows use.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from digest.config import Settings
+from digest.deliver import Mailer, SMTPMailer, Subscriber, parse_subscribers
+from digest.errors import ConfigError, ModelError
+from digest.llm.client import ChatClient, OpenAIChat, openai_client
+from digest.llm.fallback import GoogleTranslator, Translator
+from digest.llm.prompts import Prompts, load_prompts
+from digest.relevance.embed import Embedder, OnnxEncoder, OpenAIEmbedder, encoder_files
+from digest.relevance.model import PACKAGED_MODEL, RelevanceModel
+from digest.sources.http import ArxivClient
+from digest.store import Store
+from digest.topics import Topics, load_topics
+
+log = logging.getLogger(__name__)
+
+
+def owner_id() -> str:
+    """Who is running: host and process (shown when another run holds a day)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def model_path(settings: Settings) -> Path:
+    """``DIGEST_RELEVANCE_MODEL``, else the reader's retrained model in ``DIGEST_DATA_DIR``, else the packaged one."""
+    if settings.relevance_model is not None:
+        return settings.relevance_model
+    mine = settings.data_dir / "relevance-model.npz"
+    return mine if mine.is_file() else PACKAGED_MODEL
+
+
+@dataclass
+class Providers:
+    settings: Settings
+    store: Store
+    arxiv: ArxivClient
+    topics: Topics
+    model: RelevanceModel
+    prompts: Prompts
+    chat: ChatClient | None = None
+    translator: Translator | None = None
+    mailer: Mailer | None = None
+    subscribers: list[Subscriber] = field(default_factory=list)
+    embedder_override: Embedder | None = None
+    owner: str = field(default_factory=owner_id)
+    warnings: list[str] = field(default_factory=list)
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        if self.embedder_override is not None:
+            return self.embedder_override
+        return build_embedder(self.settings, self.model)
+
+    @property
+    def topic_names(self) -> dict[str, str]:
+        """The model's topics (what is scored), named from the topics configuration."""
+        return self.topics.names(self.model.topics)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, store: Store | None = None, need_llm: bool = True) -> Providers:
+        topics = load_topics(settings.topics)
+        model = RelevanceModel.load(model_path(settings))
+        warnings = []
+        missing = [t for t in topics.ids if t not in model.topics]
+        if missing:
+            warnings.append(
+                f"topic(s) {', '.join(missing)} of {settings.topics} have no head in the relevance model yet: "
+                "run `digest train` to add them"
+            )
+        check_embedder_settings(settings, model)
+        prompts = load_prompts(settings)
+        chat: ChatClient | None = None
+        if settings.llm_base_url and need_llm:
+            chat = OpenAIChat(openai_client(settings), settings)
+        translator: Translator | None = None
+        if settings.translate_fallback == "google":
+            translator = GoogleTranslator(settings.translate_timeout)
+        mailer = SMTPMailer(settings) if settings.smtp_host else None
+        subs = parse_subscribers(settings.email_to, list(model.topics) + topics.ids)
+        return cls(
+            settings=settings,
+            store=store or Store(settings.db_url),
+            arxiv=ArxivClient(settings),
+            topics=topics,
+            model=model,
+            prompts=prompts,
+            chat=chat,
+            translator=translator,
+            mailer=mailer,
+            subscribers=subs,
+            warnings=warnings,
+        )
+
+    def close(self) -> None:
+        self.arxiv.close()
+        self.store.close()
+
+
+def check_embedder_settings(settings: Settings, model: RelevanceModel) -> None:
+    """Fail before any work when the embedder settings cannot produce the model's embeddings."""
+    if settings.embedder == "openai":
+        if not settings.embed_base_url:
+            raise ConfigError("DIGEST_EMBEDDER=openai needs DIGEST_EMBED_BASE_URL (an OpenAI-compatible /v1 URL)")
+        want = f"openai:{settings.embed_model}"
+        if model.embedder != want:
+            raise ConfigError(
+                f"DIGEST_EMBEDDER=openai gives {want!r} embeddings but the relevance model was trained on "
+                f"{model.embedder!r}: retrain with `digest train` under these settings, or unset DIGEST_EMBEDDER"
+            )
+        return
+    try:
+        encoder_files(model.embedder)
+    except ModelError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def build_embedder(settings: Settings, model: RelevanceModel) -> Embedder:
+    if settings.embedder == "openai":
+        client: Any = openai_client(settings, settings.embed_base_url, settings.embed_api_key or settings.llm_api_key)
+        return OpenAIEmbedder(client, settings.embed_model)
+    return OnnxEncoder(encoder_files(model.embedder))

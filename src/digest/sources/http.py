@@ -1,0 +1,111 @@
+"""The one HTTP client for arXiv: RSS and API pages alike.
+
+arXiv's terms of use ask automated clients for **no more than one request every three seconds** (and one
+connection at a time); its API also answers 429/503 when pushed and, on some days, pages that are
+unexpectedly empty. This client owns that contract for the whole process: a lock and the time of the
+last request space every request by ``DIGEST_ARXIV_DELAY_SECONDS`` (default 3), across threads and
+across days of a range, and failures go through the project's one :class:`~digest.retry.RetryPolicy`
+(``Retry-After`` honoured). A host that cannot be resolved fails at once: retrying cannot help.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import httpx
+
+from digest import __version__
+from digest.config import Settings
+from digest.errors import FetchError
+from digest.retry import GaveUp, RetryPolicy, Transient, parse_retry_after
+
+log = logging.getLogger(__name__)
+
+RETRY_STATUS = {429, 500, 502, 503, 504}
+USER_AGENT = f"arxiv-digest/{__version__} (daily digest; polite: 1 request / 3 s)"
+
+
+@dataclass(frozen=True)
+class Page:
+    url: str
+    content: bytes
+    content_type: str
+
+
+class ArxivClient:
+    """GET arXiv URLs politely. One instance per process (the providers build it once)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings
+        self.delay = settings.arxiv_delay_seconds
+        self.policy = RetryPolicy(tries=settings.arxiv_max_tries, backoff=settings.arxiv_backoff_seconds)
+        self._http = httpx.Client(
+            timeout=settings.arxiv_timeout,
+            follow_redirects=True,
+            headers={"User-Agent": USER_AGENT},
+            transport=transport,
+        )
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._last = 0.0
+        self.requests = 0
+
+    def _space(self) -> None:
+        """Wait until ``delay`` seconds have passed since the previous request (called under the lock)."""
+        wait = self._last + self.delay - time.monotonic()
+        if self._last and wait > 0:
+            self._sleep(wait)
+        self._last = time.monotonic()
+
+    def _once(self, url: str) -> Page:
+        with self._lock:
+            self._space()
+            self.requests += 1
+            try:
+                resp = self._http.get(url)
+            except httpx.TimeoutException:
+                raise Transient(f"timed out after {self.settings.arxiv_timeout:g}s") from None
+            except httpx.TransportError as exc:
+                if _unresolvable(exc):
+                    raise FetchError(
+                        f"{url}: cannot resolve the host ({exc}); offline? point DIGEST_ARXIV_RSS_URL / "
+                        "DIGEST_ARXIV_API_URL at a mirror or at `digest replay` (see README)",
+                        url=url,
+                    ) from None
+                raise Transient(f"cannot connect ({exc.__class__.__name__}: {exc})") from None
+            finally:
+                self._last = time.monotonic()
+        if resp.status_code == 200:
+            return Page(url, resp.content, resp.headers.get("content-type", ""))
+        if resp.status_code in RETRY_STATUS:
+            raise Transient(f"HTTP {resp.status_code}", parse_retry_after(resp.headers.get("Retry-After")))
+        raise FetchError(f"{url} answered HTTP {resp.status_code}: check the URL setting", url=url)
+
+    def get(self, url: str, what: str = "arXiv") -> Page:
+        """The page at ``url``; :class:`FetchError` (one line, with the URL) when it cannot be had."""
+        try:
+            return self.policy.call(lambda: self._once(url), f"GET {url}", sleep=self._sleep)
+        except GaveUp as exc:
+            raise FetchError(
+                f"{what} {url} failed: {exc}; check the network or point the URL setting at a mirror", url=url
+            ) from None
+
+    def close(self) -> None:
+        self._http.close()
+
+
+def _unresolvable(exc: BaseException) -> bool:
+    text = str(exc)
+    return any(
+        m in text
+        for m in ("Name or service not known", "nodename nor servname", "No address associated", "Temporary failure")
+    )
