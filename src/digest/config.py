@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -124,13 +125,13 @@ class Settings(BaseSettings):
     llm_breaker: int = Field(
         6, ge=1, description="consecutive failed LLM requests (no answer) after which a run stops calling"
     )
-    llm_extra_body: dict[str, Any] = Field(
+    llm_extra_body: Annotated[dict[str, Any], NoDecode] = Field(
         default_factory=dict, description='JSON merged into each request, e.g. {"thinking": {"type": "disabled"}}'
     )
     llm_response_format: Literal["auto", "json_schema", "json_object"] = Field(
         "auto", description="structured output mode; auto tries json_schema then json_object"
     )
-    llm_prices: dict[str, tuple[float, float]] = Field(
+    llm_prices: Annotated[dict[str, tuple[float, float]], NoDecode] = Field(
         default_factory=dict, description="extra prices, USD per 1M tokens: {model: [in, out]}"
     )
     translate_fallback: Literal["google", "none"] = Field(
@@ -328,7 +329,9 @@ def load_settings(**overrides: Any) -> Settings:
         problems = "; ".join(_problem(e) for e in exc.errors())
         raise ConfigError(f"invalid settings: {problems}") from None
     except SettingsError as exc:
-        raise ConfigError(f"invalid settings: {mask_secrets(str(exc))}") from None
+        m = re.search(r'field "(\w+)"', str(exc))
+        name = f"DIGEST_{m.group(1).upper()}: " if m else ""
+        raise ConfigError(f"invalid settings: {name}{mask_secrets(str(exc).splitlines()[0])}") from None
 
 
 def _problem(e: Any) -> str:

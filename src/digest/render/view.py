@@ -258,6 +258,14 @@ def md_url(url: str) -> str:
     return url.replace("(", "%28").replace(")", "%29")
 
 
+def md_note(text: str) -> str:
+    """A footnote's title line: like :func:`md_para`. Renderers without footnote support read ``[^1]: x`` as a
+    link definition whose target is the title's first word, so a title starting with a script scheme
+    (``javascript:``, ``data:``, …) gets a full-width colon and can never become a live link."""
+    t = md_para(text)
+    return re.sub(r"^(\s*(?:javascript|vbscript|data|file|blob))\s*:", r"\1：", t, flags=re.IGNORECASE)
+
+
 def md_para(text: str) -> str:
     """A footnote paragraph: one line, no HTML, no links/images, no accidental heading/list/quote start."""
     t = _md_inline(text)

@@ -1,9 +1,11 @@
+"""Text hygiene: one place that knows what untrusted text may carry."""
+
 from __future__ import annotations
 
 import pytest
 
-from digest.models import Paper
-from digest.text import clean_abstract, clean_text, split_id
+from digest.models import Paper, Summary, SummaryTier
+from digest.text import clean_abstract, clean_text, decode_entities, split_id, unsafe_chars
 
 
 def test_prefix_stripped_and_wraps_collapsed() -> None:
@@ -33,8 +35,23 @@ def test_split_id(raw: str, expected: tuple[str, int | None]) -> None:
     assert split_id(raw) == expected
 
 
-def test_paper_cleans_and_defaults_urls() -> None:
+def test_paper_cleans_and_derives_urls() -> None:
     p = Paper(id="2403.13298", version=1, title="A\n  title", abstract="Abstract:  b\nc")
     assert p.title == "A title" and p.abstract == "b c"
-    assert p.abs_url == "https://arxiv.org/abs/2403.13298"
+    assert p.abs_url == "https://arxiv.org/abs/2403.13298" and p.html_url == "https://arxiv.org/html/2403.13298"
     assert clean_text(None) == ""
+
+
+@pytest.mark.parametrize("bad", ["\u0008", "\u202e", "\u2066", "\x00", "\x1b", "\u200f", "\ufeff", "\x85"])
+def test_control_and_bidi_characters_are_stripped_from_every_record(bad: str) -> None:
+    title = f"Edit{bad}ing images"
+    assert unsafe_chars(title)
+    p = Paper(id="1", title=title, abstract=f"An {bad}abstract", authors=[f"A{bad}da"])
+    assert p.title == "Editing images" and p.abstract == "An abstract" and p.authors == ["Ada"]
+    s = Summary(id="1", version=1, title_zh=f"标题{bad}", tier=SummaryTier.llm, backend="llm:x")
+    assert s.title_zh == "标题" and not unsafe_chars(s.title_zh)
+
+
+def test_entities_decoded_once() -> None:
+    assert decode_entities("H&amp;E staining &amp;amp; more") == "H&E staining &amp; more"
+    assert decode_entities("no entities") == "no entities"

@@ -1,0 +1,96 @@
+"""Relevance: the batch classify contract, caching, explanations, topics from the model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from digest.config import Settings
+from digest.models import Paper
+from digest.relevance.classify import classify
+from digest.relevance.model import PACKAGED_MODEL, RelevanceModel
+from digest.relevance.readinglist import parse_reading_list
+from digest.store import Store
+from tests.conftest import run_cli
+from tests.fakes import HashEmbedder, paper, tiny_model
+from tests.shared import corpus, shared_path
+
+
+def test_classify_contract_on_the_packaged_model(tmp_path: Path, base_env: dict[str, str]) -> None:
+    papers = list(corpus().values())[:25]
+    inp = tmp_path / "in.jsonl"
+    inp.write_text("".join(json.dumps({"id": p["id"], "title": p["title"], "abstract": p["abstract"], "x": 1}) + "\n"
+                           for p in papers))  # fmt: skip
+    outp = tmp_path / "out.jsonl"
+    code, _, errtext = run_cli("classify", "--input", str(inp), "--output", str(outp))
+    assert code == 0, errtext
+    rows = [json.loads(line) for line in outp.read_text().splitlines()]
+    model = RelevanceModel.load(PACKAGED_MODEL)
+    assert [r["id"] for r in rows] == [p["id"] for p in papers]
+    for r in rows:
+        assert isinstance(r["relevant"], bool) and 0.0 <= r["score"] <= 1.0
+        assert set(r["topics"]) == set(model.topics) and all(0 <= v <= 1 for v in r["topics"].values())
+        assert r["relevant"] == (r["score"] >= model.threshold)
+
+
+def test_classify_bad_line_names_it(tmp_path: Path, base_env: dict[str, str]) -> None:
+    inp = tmp_path / "in.jsonl"
+    inp.write_text('{"id": "1", "title": "t", "abstract": "a"}\n{"id": "2", "title": "t"}\n')
+    code, _, errtext = run_cli("classify", "--input", str(inp), "--output", str(tmp_path / "o.jsonl"))
+    assert code == 1 and "line 2" in errtext and "abstract" in errtext
+    assert not (tmp_path / "o.jsonl").exists()
+
+
+@pytest.mark.parametrize("name", ["awesome-clip.md", "clip-reading-notes.md", "clip-series.md", "image-editing-notes.md"])
+def test_reading_lists_parse(name: str) -> None:
+    import re
+
+    text = shared_path("reference", "reading-lists", name).read_text()
+    items = parse_reading_list(text)
+    ids = [i.arxiv_id for i in items if i.arxiv_id]
+    assert items and len(ids) == len(set(ids))
+    assert set(ids) == set(re.findall(r"(?:arxiv\.org/(?:abs|pdf)/|arXiv:\s?)(\d{4}\.\d{4,5})", text, re.I))
+
+
+def test_a_second_classification_reads_embeddings_from_the_store(settings: Settings, store: Store) -> None:
+    emb = HashEmbedder()
+    model = tiny_model(("clip", "editing"), emb)
+    papers = [paper(100 + i, t) for i, t in enumerate(["clip", "editing", "other"] * 5)]
+    first = classify(papers, model, emb, store)
+    assert emb.calls >= 1 and first.embedded == 15
+    calls = emb.calls
+    second = classify(papers, model, emb, store)
+    assert emb.calls == calls and second.embedded == 0
+    assert [r.score for r in first.relevance] == [r.score for r in second.relevance]
+    kept = [r for r in second.relevance if r.relevant]
+    assert {r.id for r in kept} == {p.id for p in papers if "Paper" in p.title and "object" not in p.title}
+    for r in kept:  # explanations: 3 nearest labelled positives of the paper's best topic
+        assert len(r.neighbours) == 3 and set(r.topics) == {"clip", "editing"}
+        sims = [n.similarity for n in r.neighbours]
+        assert sims == sorted(sims, reverse=True)
+    assert len(store.get_relevance([(p.id, 1) for p in papers])) == 15
+
+
+def test_a_third_topic_is_configuration_not_code(settings: Settings, store: Store) -> None:
+    emb = HashEmbedder()
+    model = tiny_model(("clip", "editing", "gs"), emb)
+    assert model.topics == ("clip", "editing", "gs")
+    res = classify([paper(500, "gs"), paper(501, "other")], model, emb, None)
+    gs, other = res.relevance
+    assert gs.relevant and gs.best_topic == "gs" and set(gs.topics) == {"clip", "editing", "gs"}
+    assert not other.relevant
+    path = settings.data_dir / "m.npz"
+    model.save(path)
+    again = RelevanceModel.load(path)
+    assert again.topics == model.topics and again.pos_topics == model.pos_topics
+    e = emb.embed(["x y z"])
+    assert np.allclose(again.topic_scores(["x"], ["y"], e), model.topic_scores(["x"], ["y"], e), atol=1e-3)
+
+
+def test_packaged_model_card_records_topics_and_threshold_policy() -> None:
+    m = RelevanceModel.load(PACKAGED_MODEL)
+    assert m.topics == ("clip", "editing") and 0 < m.threshold < 1 and len(m.pos_ids) > 500
+    _ = Paper  # the contract type
