@@ -18,8 +18,13 @@ from aiosmtpd.controller import Controller
 class Mailbox:
     messages: list[EmailMessage] = field(default_factory=list)
     envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
+    delay: float = 0.0  # seconds before accepting each message (a slow server)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.delay:
+            import asyncio
+
+            await asyncio.sleep(self.delay)
         msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(msg, EmailMessage)
         self.messages.append(msg)
@@ -34,8 +39,8 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve_smtp() -> Iterator[tuple[Mailbox, int]]:
-    box = Mailbox()
+def serve_smtp(delay: float = 0.0) -> Iterator[tuple[Mailbox, int]]:
+    box = Mailbox(delay=delay)
     port = free_port()
     ctl = Controller(box, hostname="127.0.0.1", port=port)
     ctl.start()

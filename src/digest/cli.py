@@ -31,7 +31,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True, markup=False, highlight=False)  # our text may contain [brackets]
+err = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)  # our text may contain [brackets]
 out = Console(markup=False, highlight=False, soft_wrap=True)
 
 DateOpt = Annotated[dt.datetime | None, typer.Option("--date", formats=["%Y-%m-%d"], help="announcement day")]
@@ -48,6 +48,7 @@ def progress_bar(transient: bool = True) -> Progress:
         TimeElapsedColumn(),
         console=err,
         transient=transient,
+        disable=not err.is_terminal,  # bars on a terminal only: logs and pipes get just the report lines
     )
 
 
