@@ -248,18 +248,19 @@ def run_day(day: dt.date | None, run: Run, stages: Stages | None = None) -> RunR
     p = run.providers
     t0 = time.perf_counter()
     report = RunReport(date=day)
-    report.run_id = run_id = p.store.start_run("day", day, p.owner, run.flow_run_id)
+    report.run_id = run_id = p.store.start_run("day", None, p.owner, run.flow_run_id)
     lease: list[str] = []
     try:
         with _heartbeat(run, run_id, lease):
             if day is not None:
                 acquire_day(run, day, lease)
+                p.store.heartbeat(run_id, day)  # the run's day is recorded once it holds the day's lease
             f = st.fetch(day)
             report.date = f.date
             _add_fetch(report, f)
             if f.date is not None and not lease:
-                p.store.heartbeat(run_id, f.date)
                 acquire_day(run, f.date, lease)
+                p.store.heartbeat(run_id, f.date)
             _day_body(f, run, st, report)
     except BusyError as exc:
         report.status, report.reason = RunStatus.busy, str(exc)

@@ -64,7 +64,7 @@ def postgres_url() -> Iterator[str]:
     r = run(f"{bindir}/initdb -D {data} -A trust -U digest")
     if r.returncode != 0:
         pytest.skip(f"initdb failed: {r.stderr[-300:]}")
-    r = run(f"{bindir}/pg_ctl -D {data} -o '-p {port} -k {folder} -c listen_addresses=127.0.0.1' -w start")
+    r = run(f"{bindir}/pg_ctl -D {data} -l {folder}/log -o '-p {port} -k {folder} -c listen_addresses=127.0.0.1' -w start")
     if r.returncode != 0:
         pytest.skip(f"PostgreSQL did not start: {r.stderr[-300:]}")
     try:

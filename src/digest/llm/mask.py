@@ -52,9 +52,13 @@ def unmask(text: str, spans: dict[int, str]) -> str:
     return PLACEHOLDER.sub(lambda m: spans.get(int(m.group(1)), m.group(0)), text)
 
 
+_TAG = re.compile(r"</?[A-Za-z][^<>]{0,200}>")
+
+
 def decode_answer(text: str) -> str:
-    """An answer's text: entities decoded once (the model may echo ``&lt;``), loose placeholders normalised."""
-    return _LOOSE.sub(lambda m: f"⟦{m.group(1)}⟧", html.unescape(text))
+    """An answer's text: HTML tags dropped (no translation has any: the paper's own ``<`` arrive encoded),
+    entities decoded once (the model may echo ``&lt;``), loose placeholders normalised."""
+    return _LOOSE.sub(lambda m: f"⟦{m.group(1)}⟧", html.unescape(_TAG.sub("", text)))
 
 
 def placeholder_problems(answer: str, expected: list[int], name: str, exact: bool = True) -> list[str]:

@@ -32,6 +32,7 @@ from digest.llm.validate import cjk_ratio, validate
 from digest.models import Paper, Summary, SummaryFields, SummaryStats, SummaryStatus, SummaryTier
 from digest.retry import Breaker, GaveUp, RetryPolicy
 from digest.store import Store
+from digest.text import strip_unsafe
 
 log = logging.getLogger(__name__)
 Tick = Callable[[Summary | None], None]
@@ -167,6 +168,9 @@ class Summariser:
             tin += t_in
             tout += t_out
             fields, errors = self._parse(raw, title, abstract)
+            if fields is not None and attempt and errors and all("bidirectional characters" in e for e in errors):
+                fields = SummaryFields(**{k: strip_unsafe(v) for k, v in fields.model_dump().items()})
+                errors = validate(fields, title, abstract, self.prompts.glossary)  # asked twice: strip, accept
             if fields is not None and not errors:
                 spans = {**dict(enumerate(title.spans)), **{100 + i: s for i, s in enumerate(abstract.spans)}}
                 return Summary(

@@ -122,7 +122,9 @@ def tune(
             step += 1
             if say and step % 50 == 0:
                 el = time.time() - t0
-                say(f"  fine-tuning: step {step}/{total}, loss {loss.item():.3f}, ~{(total - step) * el / step / 60:.0f} min left")
+                say(
+                    f"  fine-tuning: step {step}/{total}, loss {loss.item():.3f}, ~{(total - step) * el / step / 60:.0f} min left"
+                )
     model.eval()
     return model
 

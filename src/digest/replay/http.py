@@ -8,10 +8,19 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        import sys
+
+        if isinstance(sys.exc_info()[1], ConnectionError):  # the client gave up (timeout, killed): not our error
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+
 @contextmanager
 def serve_http(handler: type[BaseHTTPRequestHandler], port: int = 0) -> Iterator[int]:
     """Serve ``handler`` on 127.0.0.1 (a free port by default); yields the port."""
-    httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    httpd = _Server(("127.0.0.1", port), handler)
     httpd.daemon_threads = True
     httpd.request_queue_size = 128
     t = threading.Thread(target=httpd.serve_forever, daemon=True)

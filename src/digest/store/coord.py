@@ -212,16 +212,25 @@ class CoordStore(StoreBase):
             )
 
     def last_runs(self, n: int = 10, stale_after: float = 300.0, kind: str | None = None) -> list[dict[str, Any]]:
-        """The newest runs; a ``running`` row whose heartbeat is older than ``stale_after`` s shows as crashed."""
+        """The newest runs. A ``running`` row is shown as crashed when its process no longer holds its day's
+        lease (a run records its day only once it holds the lease, and leases expire when nobody renews them),
+        or its heartbeat is older than ``stale_after`` s."""
         q = select(runs).order_by(runs.c.run_id.desc()).limit(n)
         if kind is not None:
             q = q.where(runs.c.kind == kind)
+        now = utcnow()
         with self._read() as conn:
             rows = [dict(r._mapping) for r in conn.execute(q)]
-        now = utcnow()
+            held = {
+                (r.name, r.owner)
+                for r in conn.execute(select(leases.c.name, leases.c.owner).where(leases.c.expires_at >= now))
+            }
         for r in rows:
+            if r["status"] != RunStatus.running.value:
+                continue
             beat = r.get("heartbeat") or r["started"]
-            if r["status"] == RunStatus.running.value and (now - beat).total_seconds() > stale_after:
+            lost = r["date"] is not None and (f"day:{r['date'].isoformat()}", r.get("owner")) not in held
+            if lost or (now - beat).total_seconds() > stale_after:
                 r["status"] = RunStatus.crashed.value
         return rows
 

@@ -62,8 +62,11 @@ def test_outbox_claim_send_mark_and_crash_window(tmp_path: Path) -> None:
 
 def test_a_run_killed_without_cleanup_shows_as_crashed(tmp_path: Path) -> None:
     s = _store(tmp_path)
+    assert s.acquire_lease("day:2026-06-02", "host:1", 60)
     rid = s.start_run("day", dt.date(2026, 6, 2), "host:1")
     assert s.last_runs(1, stale_after=60)[0]["status"] == "running"
-    assert s.last_runs(1, stale_after=0.0)[0]["status"] == "crashed"
+    assert s.last_runs(1, stale_after=0.0)[0]["status"] == "crashed"  # no heartbeat for too long
+    s.release_lease("day:2026-06-02", "host:1")  # its lease lapsed (nobody renewed it)
+    assert s.last_runs(1, stale_after=60)[0]["status"] == "crashed"
     s.finish_run(rid, RunReport(date=dt.date(2026, 6, 2), status=RunStatus.ok))
     assert s.last_runs(1, stale_after=0.0)[0]["status"] == "ok"
