@@ -23,7 +23,9 @@ os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "digest")  # our log reco
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.exceptions import TerminationSignal
 from prefect.runtime import flow_run
+from prefect.states import Cancelled
 
 from digest import ops, pipeline
 from digest.config import load_settings
@@ -42,6 +44,7 @@ from digest.models import (
 from digest.sources.calendar import weekdays
 
 log = logging.getLogger("digest.flows")
+logging.getLogger("digest").setLevel(logging.INFO)  # the report lines reach the flow run's logs
 
 
 @cache
@@ -49,9 +52,16 @@ def current_run() -> pipeline.Run:
     """This process's providers, built once from the environment (the deployment's job variables)."""
     from digest.providers import Providers
 
+    ops.die_with_parent()
     ops.check_deployed_environment()
     settings = load_settings()
-    return pipeline.Run(Providers.from_settings(settings), flow_run_id=str(flow_run.get_id() or "") or None)
+    run = pipeline.Run(Providers.from_settings(settings), flow_run_id=str(flow_run.get_id() or "") or None)
+    if os.environ.get("PREFECT_API_URL"):
+        try:
+            ops.reap_zombies(run.providers.store, settings.lease_seconds * 2)  # runs an earlier process left behind
+        except Exception as exc:
+            log.warning("could not check Prefect for zombie runs: %s", exc)
+    return run
 
 
 @task(name="fetch", cache_policy=NO_CACHE)
@@ -109,7 +119,11 @@ def _day_run_name() -> str:
 def digest_day(day: dt.date | None = None) -> RunReport:
     """One announcement day: fetch → classify → summarise → render → deliver. Fails on an alarm."""
     run = current_run()
-    report = pipeline.run_day(day, run, TASKS)
+    try:
+        report = pipeline.run_day(day, run, TASKS)
+    except (KeyboardInterrupt, TerminationSignal) as exc:  # SIGTERM/SIGINT: run_day recorded it and freed the day
+        get_run_logger().warning("run of %s interrupted by %s", day or "today", exc.__class__.__name__)
+        return Cancelled(message=f"interrupted by {exc.__class__.__name__}; the day's lease is released")  # type: ignore[return-value]
     get_run_logger().info(report.line())
     ops.after_day(run, report)
     create_markdown_artifact(
@@ -135,6 +149,8 @@ def _days(days: list[dt.date]) -> list[RunReport]:
     failed: list[str] = []
     for day in days:
         state = digest_day.with_options(flow_run_name=f"digest-{day.isoformat()}")(day, return_state=True)
+        if state.is_cancelled():  # interrupted: stop here, the remaining days wait for the next run
+            return Cancelled(message=f"interrupted during {day}: {state.message}")  # type: ignore[return-value]
         if state.is_completed():
             reports.append(state.result())
         else:
@@ -147,8 +163,10 @@ def _days(days: list[dt.date]) -> list[RunReport]:
 
 def scheduled_day(tz: str) -> dt.date | None:
     """The announcement day a scheduled run stands for: its scheduled start time, in the deployment's timezone."""
+    from prefect.runtime import deployment
+
     start = flow_run.get_scheduled_start_time()
-    if start is None or not flow_run.get_deployment_id():
+    if start is None or not deployment.get_id():
         return None
     return start.astimezone(ZoneInfo(tz)).date()
 
@@ -168,7 +186,10 @@ def daily_digest(
         return []
     days = [day] if day is not None else []
     if day is None:
-        reports = [digest_day.with_options(flow_run_name="digest-today")(None)]
+        state = digest_day.with_options(flow_run_name="digest-today")(None, return_state=True)
+        if not state.is_completed():
+            return state  # type: ignore[return-value]
+        reports = [state.result()]
         day = reports[0].date
     else:
         reports = []

@@ -164,7 +164,9 @@ def topics_config(ids: Sequence[str]) -> Topics:
     return Topics(topics=[Topic(id=i, name=names.get(i, i)) for i in ids])
 
 
-def providers(settings: Settings, store: Store | None = None, topics: Sequence[str] = ("clip", "editing"), **kw: Any) -> Providers:
+def providers(
+    settings: Settings, store: Store | None = None, topics: Sequence[str] = ("clip", "editing"), **kw: Any
+) -> Providers:
     """Providers with in-process fakes (override any with keyword arguments)."""
     embedder = kw.pop("embedder", HashEmbedder())
     model = kw.pop("model", None) or tiny_model(topics, embedder)

@@ -333,13 +333,16 @@ def train(
     finetune: Annotated[bool, typer.Option(help="fine-tune the encoder first (needs `pip install .[train]`)")] = False,
     split: Annotated[str, typer.Option(help="time split: train on papers up to this month (YYYY-MM)")] = "2025-12",
     folds: int = 5,
+    epochs: Annotated[float, typer.Option(help="fine-tuning epochs (--finetune)")] = 3.0,
 ) -> None:
     """Train the relevance model. With --labels: from labels (CV and time-split lines printed). Without:
     rebuild the reader's model from the shipped base data, each topic's seeds and every vote."""
     from digest.relevance import usecase
 
     s = settings()
-    lines = usecase.train_command(s, labels, corpus, reading_list or [], output, finetune, split, folds, err.print)
+    lines = usecase.train_command(
+        s, labels, corpus, reading_list or [], output, finetune, split, folds, err.print, epochs
+    )
     for line in lines:
         _line(line)
 
@@ -439,8 +442,15 @@ def _json_default(o: Any) -> Any:
     return str(o)
 
 
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")  # unwinds through run_day: the run is recorded as cancelled
+
+
 def main() -> None:
+    import signal
+
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    signal.signal(signal.SIGTERM, _interrupt)  # docker stop / systemd: like Ctrl-C, never a silent kill
     try:
         app()
     except DigestError as exc:

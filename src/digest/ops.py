@@ -111,6 +111,10 @@ def overdue(settings: Settings, store: Store, now: dt.datetime | None = None, ba
 
 
 def watchdog(run: Run, now: dt.datetime | None = None) -> list[str]:
+    try:
+        reap_zombies(run.providers.store, run.providers.settings.lease_seconds * 2)
+    except Exception as exc:  # Prefect unreachable: the alerts below still go out
+        log.warning("could not check Prefect for zombie runs: %s", exc)
     found = overdue(run.providers.settings, run.providers.store, now)
     for key in found:
         kind, _, what = key.partition(":")
@@ -124,8 +128,14 @@ def watchdog(run: Run, now: dt.datetime | None = None) -> list[str]:
 
 
 def day_status(settings: Settings, n: int = 10) -> tuple[list[str], list[str]]:
-    """``digest status``: one line per recent weekday, and what is overdue."""
+    """``digest status``: one line per recent weekday, and what is overdue (settling Prefect zombies first)."""
     store = Store(settings.db_url)
+    if os.environ.get("PREFECT_API_URL"):
+        try:
+            for fid in reap_zombies(store, settings.lease_seconds * 2):
+                log.warning("flow run %s was left Running by a dead process: marked Crashed", fid)
+        except Exception as exc:
+            log.warning("could not check Prefect for zombie runs: %s", exc)
     today = dt.datetime.now(ZoneInfo(settings.timezone)).date()
     days = weekdays(today - dt.timedelta(days=n * 2 + 4), today)[-n:]
     runs: dict[dt.date | None, dict[str, Any]] = {}
@@ -172,11 +182,70 @@ def report_markdown(settings: Settings, report: RunReport) -> str:
 
 
 # --- Prefect deployments ----------------------------------------------------------------------------------
+def die_with_parent() -> None:
+    """A flow-run process started by a worker or by ``digest serve`` gets SIGTERM when that process dies
+    (Linux), so an interrupted day is recorded as cancelled and its lease freed instead of running on
+    orphaned; :func:`reap_zombies` settles any run that still escapes."""
+    if not os.environ.get("PREFECT__FLOW_RUN_ID") and not _in_deployment():
+        return
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:  # not Linux: the reaper covers it
+        pass
+
+
+def _in_deployment() -> bool:
+    try:
+        from prefect.runtime import deployment
+
+        return bool(deployment.get_id())
+    except Exception:
+        return False
+
+
+def reap_zombies(store: Store, stale_after: float) -> list[str]:
+    """Prefect flow runs left ``Running`` by a process that died (a SIGKILL, a lost machine): when the store
+    says their runs crashed or ended, set them Crashed in Prefect too. Returns their ids."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+    from prefect.client.schemas.objects import StateType
+    from prefect.states import Crashed
+
+    ours = {r["flow_run_id"]: r for r in store.last_runs(200, stale_after) if r.get("flow_run_id")}
+    live = {fid for fid, r in ours.items() if r["status"] == "running"}
+    reaped = []
+    with get_client(sync_client=True) as client:
+        running = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.RUNNING]))
+            )
+        )
+        for fr in running:
+            root = str(fr.id)
+            parent = None
+            if fr.parent_task_run_id:
+                try:
+                    parent = str(client.read_task_run(fr.parent_task_run_id).flow_run_id)
+                except Exception:
+                    parent = None
+            key = root if root in ours else parent
+            if key is None or key not in ours or key in live:
+                continue
+            client.set_flow_run_state(
+                fr.id, Crashed(message=f"the run's process is gone ({ours[key]['status']})"), force=True
+            )
+            reaped.append(str(fr.id))
+    return reaped
+
+
 def check_deployed_environment() -> None:
     """A flow run from a deployment on a worker must carry its settings: refuse built-in defaults at once."""
-    from prefect.runtime import flow_run
+    from prefect.runtime import deployment
 
-    if not flow_run.get_deployment_id() or os.environ.get(DEPLOYED_MARK) == "1":
+    if not deployment.get_id() or os.environ.get(DEPLOYED_MARK) == "1":
         return
     load_secret_blocks()
     missing = [k for k in ("DIGEST_DB_URL", "DIGEST_OUTPUT_DIR") if not os.environ.get(k)]

@@ -266,12 +266,23 @@ def run_day(day: dt.date | None, run: Run, stages: Stages | None = None) -> RunR
         report.status, report.reason = RunStatus.busy, str(exc)
     except Exception as exc:
         fail(report, exc)
-    finally:
-        for name in lease:
-            p.store.release_lease(name, p.owner)
+    except BaseException as exc:  # SIGTERM / SIGINT: record it, free the day, let the caller stop
+        report.status = RunStatus.cancelled
+        report.reason = f"interrupted ({exc.__class__.__name__}); the day's lease is released: re-run the day"
+        report.duration_s = round(time.perf_counter() - t0, 3)
+        _close(run, run_id, report, lease)
+        raise
     report.duration_s = round(time.perf_counter() - t0, 3)
-    p.store.finish_run(run_id, report)
+    _close(run, run_id, report, lease)
+    log.info("%s", report.line())
     return report
+
+
+def _close(run: Run, run_id: int, report: RunReport, lease: list[str]) -> None:
+    p = run.providers
+    for name in lease:
+        p.store.release_lease(name, p.owner)
+    p.store.finish_run(run_id, report)
 
 
 def _day_body(f: DayFetch, run: Run, st: Stages, report: RunReport) -> None:

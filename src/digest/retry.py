@@ -85,6 +85,12 @@ class Breaker:
             if self._fails < self.limit:  # once open, it stays open for the run
                 self._fails = 0
 
+    def trip(self, why: str) -> None:
+        """Open the breaker now (the run is being stopped)."""
+        with self._lock:
+            self._fails = self.limit
+            self._last = why
+
     @property
     def open(self) -> bool:
         with self._lock:

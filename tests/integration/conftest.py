@@ -21,7 +21,9 @@ SMTP_PW = "smtp-SECRET-pw"
 
 
 @pytest.fixture
-def servers(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[tuple[LLMState, Mailbox, Path]]:
+def servers(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[tuple[LLMState, Mailbox, Path]]:
     """arXiv replay (from ``env``), the LLM stand-in and an SMTP server, with DIGEST_* pointing at them."""
     llm = LLMState()
     with serve_llm(llm) as url, serve_smtp() as (box, port):
@@ -64,7 +66,9 @@ def postgres_url() -> Iterator[str]:
     r = run(f"{bindir}/initdb -D {data} -A trust -U digest")
     if r.returncode != 0:
         pytest.skip(f"initdb failed: {r.stderr[-300:]}")
-    r = run(f"{bindir}/pg_ctl -D {data} -l {folder}/log -o '-p {port} -k {folder} -c listen_addresses=127.0.0.1' -w start")
+    r = run(
+        f"{bindir}/pg_ctl -D {data} -l {folder}/log -o '-p {port} -k {folder} -c listen_addresses=127.0.0.1' -w start"
+    )
     if r.returncode != 0:
         pytest.skip(f"PostgreSQL did not start: {r.stderr[-300:]}")
     try:

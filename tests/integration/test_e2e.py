@@ -50,7 +50,9 @@ def test_run_real_day_end_to_end_then_rerun_is_free(
     assert snapshot(out) == files
 
 
-def test_backfill_over_a_weekend(arxiv_state: ArxivState, servers: tuple[LLMState, Mailbox, Path], env: dict[str, str]) -> None:
+def test_backfill_over_a_weekend(
+    arxiv_state: ArxivState, servers: tuple[LLMState, Mailbox, Path], env: dict[str, str]
+) -> None:
     _llm, box, out = servers
     arxiv_state.day = dt.date(2026, 7, 1)  # the feed carries another day: the range comes from the API
     code, stdout, stderr = run_cli("run", "--from", "2026-06-04", "--to", "2026-06-08")

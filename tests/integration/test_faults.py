@@ -95,7 +95,9 @@ def test_an_html_maintenance_page_is_a_failure_with_one_line(arxiv_state: ArxivS
     assert Store(env["DIGEST_DB_URL"]).day_info(arxiv_state.day) is None
 
 
-def test_an_empty_weekday_channel_is_fetched_once_the_feed_is_back(arxiv_state: ArxivState, env: dict[str, str]) -> None:
+def test_an_empty_weekday_channel_is_fetched_once_the_feed_is_back(
+    arxiv_state: ArxivState, env: dict[str, str]
+) -> None:
     arxiv_state.day = dt.date.fromisoformat(DAY)
     arxiv_state.script = ["empty"]
     code, out, _ = run_cli("run")
@@ -171,3 +173,23 @@ def test_unwritable_sqlite_path_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp
     code, _out, err = run_cli("runs")
     assert code == 1 and len(err.strip().splitlines()) == 1 and "DIGEST_DB_URL" in err
     _ = Mailbox
+
+
+def test_sigterm_on_digest_run_records_cancelled_and_frees_the_day(
+    arxiv_state: ArxivState, env: dict[str, str]
+) -> None:
+    arxiv_state.day = dt.date.fromisoformat(DAY)
+    llm = LLMState(latency=5)
+    with serve_llm(llm) as url:
+        e = {**env, "DIGEST_LLM_BASE_URL": url}
+        p = _spawn(e, "run", "--date", DAY)
+        deadline = time.monotonic() + 120
+        while llm.requests == 0 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        p.send_signal(signal.SIGTERM)
+        _out, err = p.communicate(timeout=60)
+    assert p.returncode == 130 and "Traceback" not in err
+    store = Store(e["DIGEST_DB_URL"])
+    run = store.last_runs(1)[0]
+    assert run["status"] == "cancelled" and "interrupted" in run["report"]["reason"]
+    assert store.lease_holder(f"day:{DAY}") is None

@@ -47,7 +47,9 @@ def test_subscribers_get_only_their_topics_and_a_list_unsubscribe(settings: Sett
     deliver(d, "daily:t", subs, mailer, store, settings, "me")
     by = {m["To"]: m for m in mailer.sent}
     full, clip = by["all@x.org"].get_body(("plain",)).get_content(), by["clip@x.org"].get_body(("plain",)).get_content()
-    assert "== image editing ==" in full and "== image editing ==" not in clip and "== CLIP / contrastive VLM ==" in clip
+    assert (
+        "== image editing ==" in full and "== image editing ==" not in clip and "== CLIP / contrastive VLM ==" in clip
+    )
     assert "CLIP / contrastive VLM" in clip.splitlines()[-1] or "CLIP / contrastive VLM" in clip
     assert all(m["List-Unsubscribe"].startswith("<mailto:") for m in mailer.sent)
     assert len(papers) == 12
@@ -77,8 +79,9 @@ def test_signed_vote_and_unsubscribe_links_when_configured(settings: Settings, s
     msg = mailer.sent[0]
     assert "https://digest.example.org/unsubscribe?" in msg["List-Unsubscribe"]
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    from bs4 import BeautifulSoup
     from urllib.parse import parse_qs, urlparse
+
+    from bs4 import BeautifulSoup
 
     links = BeautifulSoup(msg.get_body(("html",)).get_content(), "html.parser").select("a[data-vote]")
     assert len(links) == 6

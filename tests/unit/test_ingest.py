@@ -24,7 +24,13 @@ def _ingestor(settings: Settings, store: Store, arxiv: FakeArxiv) -> Ingestor:
 def test_todays_feed_then_the_store(settings: Settings, store: Store) -> None:
     arxiv = FakeArxiv([arxiv_paper(i, TUE) for i in range(5)], rss_day=TUE)
     got = _ingestor(settings, store, arxiv).today()
-    assert (got.date, got.state, got.source, len(got.papers), got.counts.new) == (TUE, DayState.announced, DaySource.rss, 5, 5)
+    assert (got.date, got.state, got.source, len(got.papers), got.counts.new) == (
+        TUE,
+        DayState.announced,
+        DaySource.rss,
+        5,
+        5,
+    )
     n = len(arxiv.requests)
     again = _ingestor(settings, store, arxiv).day(TUE)
     assert len(again.papers) == 5 and len(arxiv.requests) == n  # from the store: no request
@@ -37,7 +43,9 @@ def test_weekend_makes_no_request(settings: Settings, store: Store) -> None:
 
 
 def test_a_day_the_feed_has_moved_past_is_reconstructed_from_the_api(settings: Settings, store: Store) -> None:
-    arxiv = FakeArxiv([arxiv_paper(i, WED) for i in range(4)] + [arxiv_paper(10 + i, THU) for i in range(3)], rss_day=THU)
+    arxiv = FakeArxiv(
+        [arxiv_paper(i, WED) for i in range(4)] + [arxiv_paper(10 + i, THU) for i in range(3)], rss_day=THU
+    )
     got = _ingestor(settings, store, arxiv).day(WED)
     assert got.state == DayState.announced and got.source == DaySource.api and got.approximate
     assert {p.id for p in got.papers} == {arxiv_paper(i, WED)["id"] for i in range(4)}
@@ -52,7 +60,9 @@ def test_html_maintenance_page_is_a_failure_not_a_holiday(settings: Settings, st
     assert store.day_info(TUE) is None
 
 
-def test_empty_weekday_channel_is_unconfirmed_then_fetched_once_the_feed_is_back(settings: Settings, store: Store) -> None:
+def test_empty_weekday_channel_is_unconfirmed_then_fetched_once_the_feed_is_back(
+    settings: Settings, store: Store
+) -> None:
     arxiv = FakeArxiv([arxiv_paper(i, TUE) for i in range(3)], rss_day=TUE)
     arxiv.script = ["empty"]
     first = _ingestor(settings, store, arxiv).today()

@@ -19,7 +19,9 @@ TUE = dt.date(2026, 6, 2)
 TOPICS = ["clip", "editing", "gs", "other", "other", "gs", "clip", "other"]
 
 
-def make_run(settings: Settings, store: Store, topics: tuple[str, ...] = ("clip", "editing"), **kw: object) -> tuple[Run, FakeChat, FakeMailer, FakeArxiv]:
+def make_run(
+    settings: Settings, store: Store, topics: tuple[str, ...] = ("clip", "editing"), **kw: object
+) -> tuple[Run, FakeChat, FakeMailer, FakeArxiv]:
     arxiv = FakeArxiv([arxiv_paper(i, TUE, t) for i, t in enumerate(TOPICS)], rss_day=TUE)
     chat, mailer = FakeChat(), FakeMailer()
     p = providers(settings, store, topics, chat=chat, mailer=mailer, subscribers=[Subscriber("r@x.org")],
@@ -120,4 +122,7 @@ def test_crash_after_summaries_then_resume_without_new_calls(settings: Settings,
 def test_judge_day(progress: DayProgress, delivery: DeliveryResult | None, llm: bool, expected: RunStatus) -> None:
     f = DayFetch(date=TUE, state=DayState.announced)
     assert judge_day(f, progress, delivery, llm)[0] == expected
-    assert judge_day(DayFetch(date=TUE, state=DayState.unconfirmed, reason="x"), progress, None, llm)[0] == RunStatus.no_announcement
+    assert (
+        judge_day(DayFetch(date=TUE, state=DayState.unconfirmed, reason="x"), progress, None, llm)[0]
+        == RunStatus.no_announcement
+    )

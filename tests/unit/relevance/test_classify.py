@@ -44,7 +44,9 @@ def test_classify_bad_line_names_it(tmp_path: Path, base_env: dict[str, str]) ->
     assert not (tmp_path / "o.jsonl").exists()
 
 
-@pytest.mark.parametrize("name", ["awesome-clip.md", "clip-reading-notes.md", "clip-series.md", "image-editing-notes.md"])
+@pytest.mark.parametrize(
+    "name", ["awesome-clip.md", "clip-reading-notes.md", "clip-series.md", "image-editing-notes.md"]
+)
 def test_reading_lists_parse(name: str) -> None:
     import re
 

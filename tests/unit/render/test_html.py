@@ -33,8 +33,15 @@ def test_grouped_by_topic_once_each_with_badges_and_links(rendered: tuple[Settin
     for art in soup.select("article"):
         hrefs = [a["href"] for a in art.select(".links a")]
         pid = art["data-arxiv-id"]
-        assert hrefs[:3] == [f"https://arxiv.org/abs/{pid}", f"https://arxiv.org/pdf/{pid}", f"https://arxiv.org/html/{pid}"]
-        assert art.select_one("pre.bibtex") is not None and f"eprint = {{{pid}}}" in art.select_one("pre.bibtex").get_text()
+        assert hrefs[:3] == [
+            f"https://arxiv.org/abs/{pid}",
+            f"https://arxiv.org/pdf/{pid}",
+            f"https://arxiv.org/html/{pid}",
+        ]
+        assert (
+            art.select_one("pre.bibtex") is not None
+            and f"eprint = {{{pid}}}" in art.select_one("pre.bibtex").get_text()
+        )
     venue = [a for a in soup.select("article") if a.select_one(".venue")]
     assert venue and "CVPR 2026" in venue[0].select_one(".venue").get_text()
     assert venue[0].select_one("a.code")["href"] == "https://github.com/acme/tool"
@@ -56,7 +63,9 @@ def test_hostile_text_is_inert(rendered: tuple[Settings, Store, list[Paper]]) ->
 
 
 def test_math_renders_as_mathml_and_a_bad_macro_keeps_its_source() -> None:
-    html = str(to_html(r"We get $\mathcal{O}(n^2)$ and $\undefinedmacro{x}$ and $\href{javascript:alert(1)}{y}$ for \$5."))
+    html = str(
+        to_html(r"We get $\mathcal{O}(n^2)$ and $\undefinedmacro{x}$ and $\href{javascript:alert(1)}{y}$ for \$5.")
+    )
     soup = BeautifulSoup(html, "html.parser")
     maths = soup.find_all("math")
     assert len(maths) == 2 and "𝒪" in maths[0].get_text()

@@ -15,7 +15,9 @@ from digest.sources.http import ArxivClient
 
 def _client(settings: Settings, handler: object, sleeps: list[float] | None = None, **upd: object) -> ArxivClient:
     s = settings.model_copy(update=upd)
-    return ArxivClient(s, transport=httpx.MockTransport(handler), sleep=(sleeps.append if sleeps is not None else time.sleep))  # type: ignore[arg-type]
+    return ArxivClient(
+        s, transport=httpx.MockTransport(handler), sleep=(sleeps.append if sleeps is not None else time.sleep)
+    )  # type: ignore[arg-type]
 
 
 def test_429_with_retry_after_then_success(settings: Settings) -> None:
