@@ -111,11 +111,11 @@ def deployed(prefect_server: dict[str, str], tmp_path_factory: pytest.TempPathFa
         res = subprocess.run([str(BIN / "digest"), "deploy"], env={**prefect_server, **settings}, cwd=work,
                              capture_output=True, text=True, timeout=300)  # fmt: skip
         assert res.returncode == 0, res.stdout + res.stderr
-        clean = {"PREFECT_API_URL": prefect_server["PREFECT_API_URL"], "PATH": os.environ["PATH"],
-                 "PREFECT_HOME": prefect_server["PREFECT_HOME"], "HOME": str(work)}  # fmt: skip
+        clean = {"PREFECT_API_URL": prefect_server["PREFECT_API_URL"], "PATH": os.environ["PATH"]}
+        log = (work / "worker.log").open("w")
         worker = subprocess.Popen(
             [str(BIN / "prefect"), "worker", "start", "--pool", "arxiv-digest"], env=clean, cwd="/",
-            stdout=open(work / "worker.log", "w"), stderr=subprocess.STDOUT, start_new_session=True,
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         try:
             yield {"work": work, "llm": llm, "box": box, "settings": settings, "env": prefect_server,
@@ -123,6 +123,7 @@ def deployed(prefect_server: dict[str, str], tmp_path_factory: pytest.TempPathFa
         finally:
             if worker.poll() is None:
                 os.killpg(worker.pid, signal.SIGKILL)
+            log.close()
 
 
 def test_deploy_carries_settings_but_never_secrets(deployed: dict[str, Any]) -> None:
