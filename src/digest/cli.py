@@ -373,6 +373,102 @@ def eval_(
     out.print(t)
 
 
+# --- the reader -----------------------------------------------------------------------------------------
+feedback_app = typer.Typer(help="The reader's votes: 👍/👎 per paper and topic; `digest train` learns from them.")
+topics_app = typer.Typer(help="The reader's interest profiles (DIGEST_TOPICS).")
+app.add_typer(feedback_app, name="feedback", rich_help_panel="The reader")
+app.add_typer(topics_app, name="topics", rich_help_panel="The reader")
+
+
+@feedback_app.command("add")
+def feedback_add(
+    paper: Annotated[str, typer.Argument(help="arXiv id")],
+    vote: Annotated[str, typer.Option(help="up or down")],
+    topic: Annotated[str | None, typer.Option(help="a topic id (default: any topic)")] = None,
+    who: Annotated[str, typer.Option(help="who votes (optional)")] = "",
+) -> None:
+    """Record one vote (the paper is fetched from arXiv by id when the store does not have it)."""
+    from digest.readers import add_vote
+
+    with runtime(need_llm=False) as r:
+        v = add_vote(r, paper, vote, topic, who)
+    _line(f"recorded: {v.paper_id} {v.vote} ({v.topic})")
+
+
+@feedback_app.command("import")
+def feedback_import(
+    path: Annotated[Path, typer.Argument(help='JSONL: {"id": …, "vote": "up"|"down", "topics": […]?}')],
+) -> None:
+    """Import votes from a JSONL file; a bad line is named and nothing is imported."""
+    from digest.readers import import_votes
+
+    with runtime(need_llm=False) as r:
+        n = import_votes(r, path)
+    _line(f"imported {n} votes from {path}")
+
+
+@feedback_app.command("list")
+def feedback_list(format: Annotated[str, typer.Option("--format", help="table or jsonl")] = "table") -> None:
+    """Every vote recorded, oldest first."""
+    from digest.store import Store
+
+    votes = Store(settings().db_url).all_votes()
+    if format == "jsonl":
+        for v in votes:
+            sys.stdout.write(json.dumps({"id": v.paper_id, "vote": v.vote, "topics": [v.topic], "who": v.who,
+                                         "source": v.source, "when": v.created.isoformat()}) + "\n")  # fmt: skip
+        return
+    if format != "table":
+        raise UsageError(f"--format must be table or jsonl, not {format!r}")
+    t = Table("when", "id", "vote", "topic", "who", "source")
+    for v in votes:
+        t.add_row(v.created.strftime("%Y-%m-%d %H:%M"), v.paper_id, v.vote, v.topic, v.who, v.source)
+    out.print(t)
+    _line(f"{len(votes)} votes")
+
+
+@topics_app.command("list")
+def topics_list() -> None:
+    """The topics in force: configured ones, and whether the model has a head for each."""
+    from digest.providers import Providers
+
+    p = Providers.from_settings(settings(), need_llm=False)
+    for t in p.topics.topics:
+        head = "trained" if t.id in p.model.topics else "no head yet: run `digest train`"
+        _line(f"{t.id}: {t.name} — {len(t.seeds)} seeds, {len(t.reading_lists)} reading lists; {head}")
+
+
+@topics_app.command("suggest")
+def topics_suggest(
+    topic: Annotated[str, typer.Argument(help="a topic id with seeds")],
+    n: Annotated[int, typer.Option(help="how many papers")] = 20,
+) -> None:
+    """The store's papers nearest to a topic's seed papers: vote on them to shape a new topic in minutes."""
+    from digest.readers import suggest
+
+    with runtime(need_llm=False) as r:
+        rows = suggest(r, topic, n, err.print)
+    for s in rows:
+        _line(f"{s.similarity:.3f}  {s.id}  {s.title[:100]}  (near seed {s.nearest_seed})")
+    if rows:
+        _line(f"vote: digest feedback add ID --vote up --topic {topic}")
+
+
+@app.command(rich_help_panel="The reader")
+def web(
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port")] = 8080,
+) -> None:
+    """Serve the archive (day pages with a vote on every paper, index, feeds) and the feedback endpoint."""
+    from digest import web as webapp
+    from digest.providers import Providers
+
+    p = Providers.from_settings(settings(), need_llm=False)
+    err.print(f"serving {p.settings.output_dir} on http://{host}:{port}/ (votes: "
+              f"{'signed links' if p.settings.feedback_secret else 'same-origin POST'}); Ctrl-C to stop")  # fmt: skip
+    webapp.serve(p, host, port)
+
+
 # --- operations -----------------------------------------------------------------------------------------
 @app.command(rich_help_panel="Operations")
 def settings_(
