@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
-.PHONY: install run test lint check screenshot bench
+.PHONY: install run test test-fast lint check screenshot bench
 install: $(STAMP)
 
 run: $(STAMP)  ## today's cs.CV announcement → digest in output/ (offline defaults; see README)
@@ -21,8 +21,11 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/hadolint Dockerfile
 
-test: lint  ## ruff, mypy and the test suite
+test: lint  ## ruff, mypy, hadolint and every test (fast unit suite + integration suite)
 	DO_NOT_TRACK=1 PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/pytest -q
+
+test-fast: $(STAMP)  ## the fast unit suite only (in-process fakes, well under a minute)
+	DO_NOT_TRACK=1 PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/pytest -q -m "not integration" tests/unit
 
 check: test
 

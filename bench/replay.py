@@ -1,7 +1,7 @@
 """Replay a real recorded cs.CV day offline, end to end, with local servers (shared by e2e and screenshot).
 
-Starts the tests' local arXiv (serving the day from ../shared/corpus), fake OpenAI-compatible LLM and SMTP
-servers, points DIGEST_* at them and a working directory, and runs the pipeline.
+Starts the product's replay servers (``digest.replay``: a local arXiv serving the day from ../shared/corpus,
+the OpenAI-compatible LLM stand-in, an SMTP sink), points DIGEST_* at them and a working directory.
 """
 
 from __future__ import annotations
@@ -16,9 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.arxiv_server import ArxivState, serve_arxiv
-from tests.llm_server import LLMState, serve_llm
-from tests.smtp_server import Mailbox, serve_smtp
+from digest.replay import ArxivState, LLMState, serve_arxiv, serve_llm
+from digest.replay.smtp import Mailbox, serve_smtp
 
 
 @dataclass

@@ -56,7 +56,7 @@ def _d(x: dt.datetime | None) -> dt.date | None:
     return x.date() if x else None
 
 
-def settings() -> Settings:
+def _settings() -> Settings:
     s = load_settings()
     for w in unknown_env():
         err.print(f"warning: {w}")
@@ -69,7 +69,7 @@ def runtime(need_llm: bool = True, bars: bool = False) -> Iterator[Any]:
     from digest.pipeline import Run
     from digest.providers import Providers
 
-    providers = Providers.from_settings(settings(), need_llm=need_llm)
+    providers = Providers.from_settings(_settings(), need_llm=need_llm)
     for w in providers.warnings:
         err.print(f"warning: {w}")
     try:
@@ -147,7 +147,7 @@ def runs(
     """Show the last runs (a run killed without cleanup shows as crashed) and undelivered emails."""
     from digest.store import Store
 
-    s = settings()
+    s = _settings()
     store = Store(s.db_url)
     for r in store.last_runs(n_opt or n, stale_after=s.lease_seconds * 2):
         _line(json.dumps(r, default=_json_default, ensure_ascii=False))
@@ -161,7 +161,7 @@ def status(days: Annotated[int, typer.Option(help="how many recent weekdays to s
     """The last weekdays: their state, the last run, and anything overdue (exit 1 when something is)."""
     from digest.ops import day_status
 
-    s = settings()
+    s = _settings()
     rows, overdue = day_status(s, days)
     for row in rows:
         _line(row)
@@ -198,7 +198,7 @@ def papers(
     """Export the papers of an announcement day from the store."""
     from digest.store import Store
 
-    items = Store(settings().db_url).papers_of_day(date.date())
+    items = Store(_settings().db_url).papers_of_day(date.date())
     if format == "jsonl":
         for p in items:
             sys.stdout.write(p.model_dump_json() + "\n")
@@ -339,7 +339,7 @@ def train(
     rebuild the reader's model from the shipped base data, each topic's seeds and every vote."""
     from digest.relevance import usecase
 
-    s = settings()
+    s = _settings()
     lines = usecase.train_command(
         s, labels, corpus, reading_list or [], output, finetune, split, folds, err.print, epochs
     )
@@ -359,7 +359,7 @@ def eval_(
     """Precision / recall / F1 (label ≥ 1 vs 0), clear-recall, per topic; keyword and TF-IDF baselines too."""
     from digest.relevance import usecase
 
-    rows = usecase.eval_command(settings(), labels, corpus, cv, folds)
+    rows = usecase.eval_command(_settings(), labels, corpus, cv, folds)
     t = Table("approach", "precision", "recall", "F1", "label-2 recall", "n")
     for name, m in rows.items():
         t.add_row(
@@ -412,7 +412,7 @@ def feedback_list(format: Annotated[str, typer.Option("--format", help="table or
     """Every vote recorded, oldest first."""
     from digest.store import Store
 
-    votes = Store(settings().db_url).all_votes()
+    votes = Store(_settings().db_url).all_votes()
     if format == "jsonl":
         for v in votes:
             sys.stdout.write(json.dumps({"id": v.paper_id, "vote": v.vote, "topics": [v.topic], "who": v.who,
@@ -432,7 +432,7 @@ def topics_list() -> None:
     """The topics in force: configured ones, and whether the model has a head for each."""
     from digest.providers import Providers
 
-    p = Providers.from_settings(settings(), need_llm=False)
+    p = Providers.from_settings(_settings(), need_llm=False)
     for t in p.topics.topics:
         head = "trained" if t.id in p.model.topics else "no head yet: run `digest train`"
         _line(f"{t.id}: {t.name} — {len(t.seeds)} seeds, {len(t.reading_lists)} reading lists; {head}")
@@ -463,31 +463,27 @@ def web(
     from digest import web as webapp
     from digest.providers import Providers
 
-    p = Providers.from_settings(settings(), need_llm=False)
+    p = Providers.from_settings(_settings(), need_llm=False)
     err.print(f"serving {p.settings.output_dir} on http://{host}:{port}/ (votes: "
               f"{'signed links' if p.settings.feedback_secret else 'same-origin POST'}); Ctrl-C to stop")  # fmt: skip
     webapp.serve(p, host, port)
 
 
 # --- operations -----------------------------------------------------------------------------------------
-@app.command(rich_help_panel="Operations")
-def settings_(
+@app.command("settings", rich_help_panel="Operations")
+def settings_cmd(
     show: Annotated[bool, typer.Option(help="show the values in force (secrets masked)")] = False,
 ) -> None:
     """List every DIGEST_* setting with its default and meaning (--show: the values in force)."""
-    current = settings() if show else None
+    current = _settings() if show else None
     for name, default, desc in settings_doc():
         if current is not None:
             key = name.removeprefix("DIGEST_").lower()
             value = getattr(current, key)
-            shown = "***" if value is not None and "Secret" in type(value).__name__ else repr(value)
+            shown = "***" if value is not None and "Secret" in type(value).__name__ else mask_secrets(repr(value))
             _line(f"{name}={shown}  # {desc}")
         else:
             _line(f"{name} (default {default}): {desc}")
-
-
-app.command("settings", rich_help_panel="Operations")(settings_)
-app.registered_commands = [c for c in app.registered_commands if c.callback is not settings_ or c.name == "settings"]
 
 
 @app.command(rich_help_panel="Operations")
@@ -514,7 +510,7 @@ def serve() -> None:
     (schedules never fire on the ephemeral one): `prefect server start` and PREFECT_API_URL."""
     from digest.ops import serve_deployments
 
-    serve_deployments(settings())
+    serve_deployments(_settings())
 
 
 @app.command(rich_help_panel="Operations")
@@ -528,7 +524,7 @@ def deploy(
     `prefect worker start --pool arxiv-digest`."""
     from digest.ops import deploy_to_pool
 
-    for line in deploy_to_pool(settings(), pool):
+    for line in deploy_to_pool(_settings(), pool):
         _line(line)
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from digest.replay import LLMState, serve_llm
-from tests.smtp_server import Mailbox, serve_smtp
+from digest.replay.smtp import Mailbox, serve_smtp
 
 SECRET = "sk-e2e-SECRET-4242424242"
 SMTP_PW = "smtp-SECRET-pw"

@@ -18,8 +18,8 @@ import httpx
 import pytest
 
 from digest.replay import ArxivState, LLMState, serve_arxiv, serve_llm
+from digest.replay.smtp import Mailbox, free_port, serve_smtp
 from digest.store import Store
-from tests.smtp_server import Mailbox, free_port, serve_smtp
 
 BIN = Path(sys.executable).parent
 TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}

@@ -10,12 +10,12 @@ import feedparser
 import pytest
 
 from digest.replay import ArxivState, LLMState
+from digest.replay.smtp import Mailbox
 from digest.store import Store
 from tests.conftest import REAL_DAY, SMALL_DAY, run_cli
 from tests.fakes import snapshot
 from tests.integration.conftest import SECRET, SMTP_PW
 from tests.shared import corpus_by_day
-from tests.smtp_server import Mailbox
 
 
 def test_run_real_day_end_to_end_then_rerun_is_free(
@@ -89,7 +89,7 @@ def test_malformed_feed_fails_with_one_line_and_writes_nothing(arxiv_state: Arxi
 def test_smtp_outage_is_partial_then_the_rerun_delivers(
     arxiv_state: ArxivState, servers: tuple[LLMState, Mailbox, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tests.smtp_server import free_port
+    from digest.replay.smtp import free_port
 
     llm, box, out = servers
     arxiv_state.day = dt.date(2026, 7, 1)

@@ -15,10 +15,10 @@ import pytest
 from bs4 import BeautifulSoup
 
 from digest.replay import ArxivState, LLMState, serve_llm
+from digest.replay.smtp import Mailbox, free_port, serve_smtp
 from digest.store import Store
 from tests.conftest import run_cli
 from tests.fakes import snapshot
-from tests.smtp_server import Mailbox, free_port, serve_smtp
 
 DAY = "2025-11-06"  # a real Thursday of the corpus, 43 cs.CV papers
 DIGEST = str(Path(sys.executable).with_name("digest"))

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from digest.replay import ArxivState, LLMState, serve_llm
+from digest.replay.smtp import Mailbox, serve_smtp
 from digest.store import Store
 from tests.conftest import SMALL_DAY
 from tests.shared import corpus_by_day
-from tests.smtp_server import Mailbox, serve_smtp
 
 
 @pytest.fixture(scope="session")

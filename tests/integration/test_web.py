@@ -18,8 +18,8 @@ from bs4 import BeautifulSoup
 from digest.config import load_settings
 from digest.providers import Providers
 from digest.replay import ArxivState, LLMState
+from digest.replay.smtp import Mailbox, free_port
 from tests.conftest import run_cli
-from tests.smtp_server import Mailbox, free_port
 
 DAY = "2025-11-06"
 
@@ -101,7 +101,7 @@ def test_signed_links_from_a_real_email_and_the_served_day_page(
         assert httpx.get(up.replace("vote=up", "vote=down")).status_code == 403 and len(votes()) == 1
         unsub = msg["List-Unsubscribe"].split("<")[-1].rstrip(">")
         assert httpx.post(unsub).status_code == 200
-        code, out, _ = run_cli("run", "--date", DAY, "--resend")
+        code, _out, _ = run_cli("run", "--date", DAY, "--resend")
         assert (
             code == 0 and len(box.messages) == 3 and box.envelopes[-1][1] == ["reader2@example.org"]
         )  # reader1 unsubscribed

@@ -7,7 +7,7 @@ job; the Markdown helpers also make sure untrusted text cannot create links or i
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from markupsafe import Markup
 
@@ -215,15 +215,19 @@ class Section:
 
 
 def sections(entries: list[EntryView], topic_names: dict[str, str]) -> list[Section]:
-    """Entries grouped by their best topic, in the model's topic order (a paper appears once)."""
-    out = []
-    for tid, name in topic_names.items():
-        group = [e for e in entries if e.best_topic == tid]
-        if group:
-            out.append(Section(tid, name, group))
-    rest = [e for e in entries if e.best_topic not in topic_names]
-    if rest:
-        out.append(Section("other", "Other", rest))
+    """Entries grouped by their best topic, in the model's topic order (a paper appears once), numbered
+    in reading order (the Markdown digest keeps its own, global relevance order)."""
+    groups = [(tid, name, [e for e in entries if e.best_topic == tid]) for tid, name in topic_names.items()]
+    groups.append(("other", "Other", [e for e in entries if e.best_topic not in topic_names]))
+    out, n = [], 0
+    for tid, name, group in groups:
+        if not group:
+            continue
+        numbered = []
+        for e in group:
+            n += 1
+            numbered.append(replace(e, n=n))
+        out.append(Section(tid, name, numbered))
     return out
 
 

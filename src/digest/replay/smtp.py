@@ -1,4 +1,4 @@
-"""A real SMTP server on 127.0.0.1 (aiosmtpd) that keeps every message it receives."""
+"""A real SMTP server on 127.0.0.1 (aiosmtpd) that keeps every message it receives (replay, tests, bench)."""
 
 from __future__ import annotations
 
