@@ -489,7 +489,9 @@ def settings_cmd(
 @app.command(rich_help_panel="Operations")
 def replay(
     day: Annotated[dt.datetime, typer.Option("--day", formats=["%Y-%m-%d"], help="a cs.CV day of the corpus")],
-    shared: Annotated[Path, typer.Option(help="the ../shared folder (corpus, feeds)")] = Path("../shared"),
+    shared: Annotated[
+        Path | None, typer.Option(help="the shared data folder (default: DIGEST_SHARED_DIR, else ../shared)")
+    ] = None,
     port: Annotated[int, typer.Option(help="arXiv replay port")] = 8765,
     llm_port: Annotated[int, typer.Option(help="OpenAI-compatible stand-in port (0: none)")] = 8766,
     llm_latency: Annotated[float, typer.Option(help="seconds per LLM answer")] = 0.0,
@@ -499,8 +501,9 @@ def replay(
     Prints the DIGEST_* settings that point `digest run` at them; runs until interrupted.
     """
     from digest.replay import serve_forever
+    from digest.replay.data import default_shared
 
-    serve_forever(day.date(), shared, port, llm_port, llm_latency, _line)
+    serve_forever(day.date(), shared or default_shared(), port, llm_port, llm_latency, _line)
 
 
 @app.command(rich_help_panel="Operations")

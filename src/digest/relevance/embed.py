@@ -128,12 +128,31 @@ class OnnxEncoder:
             if "token_type_ids" in self._inputs:
                 feed["token_type_ids"] = np.zeros_like(ids)
             hidden = self._session.run(None, feed)[0]
+            _trim()
             if hidden.ndim == 2:  # the graph pools itself
                 out[idx] = hidden
                 continue
             m = mask[..., None].astype(np.float32)
             out[idx] = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
         return normalise(out)
+
+
+def _libc_trim() -> Any:
+    try:
+        import ctypes
+
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        return None
+
+
+_MALLOC_TRIM = _libc_trim()
+
+
+def _trim() -> None:
+    """Give the batch's freed buffers back to the OS (glibc keeps them otherwise: the run's RSS only grows)."""
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 class OpenAIEmbedder:
