@@ -13,17 +13,25 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pydantic import SecretStr
-from tests.llm_server import LLMState, serve_llm
-from tests.shared import corpus
 
 from digest.config import Settings
-from digest.llm.summarize import summarise
+from digest.llm.client import OpenAIChat, openai_client
+from digest.llm.prompts import load_prompts
+from digest.llm.summarize import Summariser
 from digest.models import Paper
+from digest.replay import LLMState, serve_llm
+from digest.replay.data import corpus, default_shared
 from digest.store import Store
+
+
+def summarise(papers: list[Paper], settings: Settings, store: Store) -> object:
+    chat = OpenAIChat(openai_client(settings), settings)
+    return Summariser(settings, store, load_prompts(settings), chat, None).run(papers)
 
 
 def main() -> None:
@@ -34,7 +42,7 @@ def main() -> None:
     args = ap.parse_args()
     papers = [
         Paper(id=p["id"], version=1, title=p["title"], abstract=p["abstract"])
-        for p in list(corpus().values())[: args.papers]
+        for p in list(corpus(default_shared()).values())[: args.papers]
     ]
     state = LLMState(latency=args.latency)
     print(f"{len(papers)} real papers, fake LLM latency {args.latency} s")
@@ -53,13 +61,13 @@ def main() -> None:
             store = Store(settings.db_url)
             before = state.requests
             t = time.perf_counter()
-            _res, stats = summarise(papers, settings, store)
+            stats: Any = summarise(papers, settings, store)
             wall = time.perf_counter() - t
             reqs = state.requests - before
             assert stats.ok == len(papers), stats.line()
             before = state.requests
             t = time.perf_counter()
-            _res, stats2 = summarise(papers, settings, store)
+            stats2: Any = summarise(papers, settings, store)
             rerun = time.perf_counter() - t
             ideal = len(papers) / c * args.latency
             print(

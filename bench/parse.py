@@ -12,10 +12,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import arxiv._feed as arxiv_feed
-from tests.arxiv_server import atom_entry, atom_feed, rss_feed
-from tests.shared import corpus, corpus_by_day
-
+from digest.replay.arxiv import atom_entry, atom_feed, rss_feed
+from digest.replay.data import corpus, corpus_by_day, default_shared
 from digest.sources import api, rss
 
 
@@ -30,21 +28,21 @@ def best(fn, repeat: int = 5) -> float:  # type: ignore[no-untyped-def]
 
 def main() -> None:
     day = "2026-06-02"
-    papers = corpus_by_day()[day]
+    shared = default_shared()
+    papers = corpus_by_day(shared)[day]
     xml = rss_feed(dt.date.fromisoformat(day), ["cs.CV"], papers).encode()
     t = best(lambda: rss.parse_feed(xml))
     print(f"RSS day {day}: {len(papers)} papers, {len(xml) / 1e6:.2f} MB, {t * 1000:.0f} ms, {len(papers) / t:,.0f} papers/s")
-    sample = list(corpus().values())[:1000]
+    sample = list(corpus(shared).values())[:1000]
     ts = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     pages = [atom_feed([atom_entry(p, ts) for p in sample[i : i + 100]], 1000, i, 100).encode() for i in range(0, 1000, 100)]
 
     def parse_pages() -> None:
         for page in pages:
-            for r in arxiv_feed.parse(page).results:
-                api.result_to_paper(r, ["cs.CV"])
+            api.parse_page(page, "bench", ["cs.CV"])
 
     t = best(parse_pages)
-    print(f"API 10 pages x 100: {t * 1000:.0f} ms, {1000 / t:,.0f} papers/s (arxiv parser + Paper models)")
+    print(f"API 10 pages x 100: {t * 1000:.0f} ms, {1000 / t:,.0f} papers/s (feedparser + Paper models)")
 
 
 if __name__ == "__main__":
