@@ -64,12 +64,6 @@ def _texts(ex: Sequence[Example], params: Params) -> list[str]:
     return [tfidf_text(e.paper.title, e.paper.abstract, params.title_weight) for e in ex]
 
 
-@dataclass
-class Fitted:
-    model: RelevanceModel
-    vectorizer: TfidfVectorizer
-
-
 def fit(
     examples: Sequence[Example], emb: np.ndarray, topics: Sequence[str], params: Params, embedder: str
 ) -> RelevanceModel:

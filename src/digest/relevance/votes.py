@@ -27,7 +27,7 @@ from digest.models import DaySource, Paper
 from digest.providers import build_embedder
 from digest.relevance.data import Example
 from digest.relevance.embed import embed_papers
-from digest.relevance.model import PACKAGED_MODEL, RelevanceModel, Targets, choose_threshold, fit_heads, metrics
+from digest.relevance.model import PACKAGED_MODEL, RelevanceModel, Targets, fit_heads, metrics
 from digest.sources import api
 from digest.sources.http import ArxivClient
 from digest.store import ANY, Store, Vote
@@ -196,7 +196,7 @@ def retrain_from_votes(settings: Settings, store: Store, output: Path | None, sa
     )
     x = sparse.vstack([base.x, x_rows]).tocsr() if x_rows is not None else base.x
     emb = np.vstack([base.emb, emb_rows]) if len(rows) else base.emb
-    before = _cv_on_base(base, base_model, topics)
+    before = _f1_on_base(base, base_model, topics)
     coef_t, coef_e, icpt = fit_heads(x, emb, targets, base_model.params)
     model = _assemble(base_model, topics, coef_t, coef_e, icpt, seed_papers, seeds, embedder, store)
     model.card = {
@@ -279,10 +279,6 @@ def _scores(model: RelevanceModel, base: Base, topics: Sequence[str]) -> np.ndar
     return s[:, cols].max(axis=1) if cols else np.zeros(len(base.ids))
 
 
-def _cv_on_base(base: Base, model: RelevanceModel, topics: Sequence[str]) -> float:
-    return _f1_on_base(base, model, topics)
-
-
 def _f1_on_base(base: Base, model: RelevanceModel, topics: Sequence[str]) -> float:
     s = _scores(model, base, topics)
     return float(metrics(base.label, s >= model.threshold)["f1"]) if len(s) else 0.0
@@ -306,7 +302,3 @@ def _decisions(
             else:
                 disagree.append(f"{p.id} ({t})")
     return agree, total, disagree
-
-
-def choose(labels: np.ndarray, s: np.ndarray) -> float:
-    return choose_threshold(labels, s)

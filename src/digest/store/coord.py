@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import Table, and_, delete, or_, select, update
 
 from digest.models import DeliveryStatus, RunReport, RunStatus
 from digest.store.base import StoreBase
@@ -45,21 +45,24 @@ class LeaseHolder:
 
 
 class CoordStore(StoreBase):
-    # --- leases --------------------------------------------------------------------------
-    def acquire_lease(self, name: str, owner: str, seconds: float) -> bool:
+    def _take(self, table: Table, key: str, owner: str, seconds: float, **extra: Any) -> bool:
+        """Take ``key`` of a (key, owner, expires_at) table if free, expired, or already ours; atomic."""
         now = utcnow()
         until = now + dt.timedelta(seconds=seconds)
+        col = next(iter(table.primary_key.columns))
         with self._tx() as conn:
             res = conn.execute(
-                update(leases)
-                .where(and_(leases.c.name == name, or_(leases.c.expires_at < now, leases.c.owner == owner)))
-                .values(owner=owner, acquired_at=now, expires_at=until)
+                update(table)
+                .where(and_(col == key, or_(table.c.expires_at < now, table.c.owner == owner)))
+                .values(owner=owner, expires_at=until, **extra)
             )
             if res.rowcount:
                 return True
-            return self.insert_new(
-                conn, leases, {"name": name, "owner": owner, "acquired_at": now, "expires_at": until}
-            )
+            return self.insert_new(conn, table, {col.name: key, "owner": owner, "expires_at": until, **extra})
+
+    # --- leases --------------------------------------------------------------------------
+    def acquire_lease(self, name: str, owner: str, seconds: float) -> bool:
+        return self._take(leases, name, owner, seconds, acquired_at=utcnow())
 
     def renew_lease(self, name: str, owner: str, seconds: float) -> bool:
         with self._tx() as conn:
@@ -84,17 +87,7 @@ class CoordStore(StoreBase):
     # --- LLM claims ----------------------------------------------------------------------
     def claim_call(self, key: str, owner: str, seconds: float) -> bool:
         """Take the right to make the paid call ``key`` (expires, in case the claimer dies)."""
-        now = utcnow()
-        until = now + dt.timedelta(seconds=seconds)
-        with self._tx() as conn:
-            res = conn.execute(
-                update(llm_claims)
-                .where(and_(llm_claims.c.key == key, or_(llm_claims.c.expires_at < now, llm_claims.c.owner == owner)))
-                .values(owner=owner, expires_at=until)
-            )
-            if res.rowcount:
-                return True
-            return self.insert_new(conn, llm_claims, {"key": key, "owner": owner, "expires_at": until})
+        return self._take(llm_claims, key, owner, seconds)
 
     def release_call(self, key: str, owner: str) -> None:
         with self._tx() as conn:
