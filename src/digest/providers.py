@@ -124,7 +124,7 @@ def check_embedder_settings(settings: Settings, model: RelevanceModel) -> None:
             )
         return
     try:
-        encoder_files(model.embedder)
+        encoder_files(model.embedder, model_path(settings))
     except ModelError as exc:
         raise ConfigError(str(exc)) from None
 
@@ -133,4 +133,4 @@ def build_embedder(settings: Settings, model: RelevanceModel) -> Embedder:
     if settings.embedder == "openai":
         client: Any = openai_client(settings, settings.embed_base_url, settings.embed_api_key or settings.llm_api_key)
         return OpenAIEmbedder(client, settings.embed_model)
-    return OnnxEncoder(encoder_files(model.embedder))
+    return OnnxEncoder(encoder_files(model.embedder, model_path(settings)))

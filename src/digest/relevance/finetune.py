@@ -199,6 +199,5 @@ def finetune_encoder(
     split_scores = (va, scores_of(m, [ex[i] for i in va], emb[va]))
     say(f"fine-tuning on all {len(ex)} papers (the shipped encoder) …")
     full = tune(texts, y, w, epochs=epochs, say=say)
-    target = folder or (ASSETS / "encoder")
-    files = export_onnx(full, target, f"minilm-ft-{stamp}-int8")
+    files = export_onnx(full, folder or (ASSETS / "encoder"), f"minilm-ft-{stamp}-int8")
     return OnnxEncoder(files), split_scores

@@ -155,7 +155,8 @@ class TrainResult:
 
     def lines(self) -> list[str]:
         out = []
-        for name, m in (("5-fold CV", self.cv), (f"time split (train ≤ {self.split.get('until', '')})", self.split)):
+        cv_name = f"{self.cv.get('folds', 5)}-fold CV"
+        for name, m in ((cv_name, self.cv), (f"time split (train ≤ {self.split.get('until', '')})", self.split)):
             if not m:
                 continue
             rnd = m.get("strata", {}).get("random")

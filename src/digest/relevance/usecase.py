@@ -78,7 +78,8 @@ def train_command(
     if finetune:
         from digest.relevance.finetune import finetune_encoder
 
-        embedder, split_override = finetune_encoder(settings, ex, split, say, epochs=epochs)
+        target = output or settings.data_dir / "relevance-model.npz"
+        embedder, split_override = finetune_encoder(settings, ex, split, say, target.parent / "encoder", epochs=epochs)
     else:
         current = RelevanceModel.load(model_path(settings))
         embedder = build_embedder(settings, current)
