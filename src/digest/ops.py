@@ -28,7 +28,13 @@ if TYPE_CHECKING:
     from digest.pipeline import Run
 
 log = logging.getLogger(__name__)
-REPO = Path(__file__).resolve().parents[2]
+
+
+def code_root() -> Path:
+    """The folder holding the ``flows`` package: the checkout, or site-packages of an installed wheel/image."""
+    import flows
+
+    return Path(flows.__file__).resolve().parent.parent
 DEPLOYED_MARK = "DIGEST_SERVE_PROCESS"
 SECRET_BLOCKS = "DIGEST_SECRET_BLOCKS"
 
@@ -367,7 +373,7 @@ def deploy_to_pool(settings: Settings, pool: str) -> list[str]:
         env[SECRET_BLOCKS] = ",".join(blocks)
         lines.append(f"secrets stored as Prefect Secret blocks: {', '.join(b.split('=')[1] for b in blocks)}")
     for dep in deployments(settings):
-        source: Any = prefect_flow.from_source(str(REPO), dep.entrypoint)
+        source: Any = prefect_flow.from_source(str(code_root()), dep.entrypoint)
         dep_id = source.deploy(
             name=dep.name,
             work_pool_name=pool,
@@ -375,7 +381,7 @@ def deploy_to_pool(settings: Settings, pool: str) -> list[str]:
             concurrency_limit=dep.concurrency_limit,
             description=dep.description,
             tags=dep.tags,
-            job_variables={"env": env, "working_dir": str(REPO)},
+            job_variables={"env": env, "working_dir": str(code_root())},
             build=False,
             push=False,
             print_next_steps=False,
