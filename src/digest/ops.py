@@ -35,6 +35,8 @@ def code_root() -> Path:
     import flows
 
     return Path(flows.__file__).resolve().parent.parent
+
+
 DEPLOYED_MARK = "DIGEST_SERVE_PROCESS"
 SECRET_BLOCKS = "DIGEST_SECRET_BLOCKS"
 

@@ -23,7 +23,9 @@ def test_openai_embedder_for_a_model_of_another_encoder_fails_before_any_work(se
         Providers.from_settings(s)
 
 
-def test_the_cli_says_it_in_one_line_without_fetching(base_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_cli_says_it_in_one_line_without_fetching(
+    base_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DIGEST_EMBEDDER", "openai")
     code, out, err = run_cli("run", "--date", "2026-06-02")
     assert code == 2 and "DIGEST_EMBED_BASE_URL" in err and len(err.strip().splitlines()) == 1 and not out.strip()
@@ -31,7 +33,9 @@ def test_the_cli_says_it_in_one_line_without_fetching(base_env: dict[str, str], 
 
 def test_a_configured_topic_without_a_head_is_a_warning(settings: Settings, tmp_path: Path) -> None:
     f = tmp_path / "topics.toml"
-    f.write_text('[[topics]]\nid = "clip"\nname = "CLIP"\n[[topics]]\nid = "gs"\nname = "3DGS"\nseeds = ["2308.04079"]\n')
+    f.write_text(
+        '[[topics]]\nid = "clip"\nname = "CLIP"\n[[topics]]\nid = "gs"\nname = "3DGS"\nseeds = ["2308.04079"]\n'
+    )
     p = Providers.from_settings(settings.model_copy(update={"topics": f}), need_llm=False)
     assert any("gs" in w and "digest train" in w for w in p.warnings)
     assert p.topic_names == {"clip": "CLIP", "editing": "image editing"}  # the model's topics, named

@@ -163,8 +163,11 @@ def export_onnx(model: Any, folder: Path, name: str, max_len: int = 256) -> Enco
         )
     quantize_dynamic(str(fp32), str(folder / "encoder.onnx"), weight_type=QuantType.QInt8)
     fp32.unlink()
-    (folder / "tokenizer.json").write_bytes((gt.get_model_path() / "tokenizer.json").read_bytes())
-    meta = {"name": name, "onnx": "encoder.onnx", "tokenizer": "tokenizer.json", "max_tokens": max_len, "dim": 384}
+    shared_tok = folder.parent / "minilm-tokenizer.json"  # the package's own copy (assets/): not duplicated
+    tok_name = "../minilm-tokenizer.json" if shared_tok.is_file() else "tokenizer.json"
+    if not shared_tok.is_file():
+        (folder / "tokenizer.json").write_bytes((gt.get_model_path() / "tokenizer.json").read_bytes())
+    meta = {"name": name, "onnx": "encoder.onnx", "tokenizer": tok_name, "max_tokens": max_len, "dim": 384}
     (folder / "encoder.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return EncoderFiles.from_dir(folder)
 

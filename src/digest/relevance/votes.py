@@ -214,6 +214,10 @@ def retrain_from_votes(settings: Settings, store: Store, output: Path | None, sa
         f"base labels F1 before {before:.3f}" + (f" / after {_f1_on_base(base, model, topics):.3f}" if before else ""),
         f"votes used: {len(by_vote)} papers; decided as voted after retraining: {after[0]} of {after[1]}",
     ]
+    if seeds:
+        lines.append(
+            "seeds used: " + ", ".join(f"{t} {sum(i in seed_papers for i in ids)}" for t, ids in seeds.items())
+        )
     if after[2]:
         lines.append("still disagree with their vote: " + ", ".join(after[2][:10]))
     lines.append(f"model → {target} (topics {', '.join(topics)}); the next run uses it")
