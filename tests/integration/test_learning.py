@@ -75,6 +75,7 @@ def test_votes_flip_their_papers_and_move_their_neighbours(base_env: dict[str, s
     code, out, err = run_cli("train")
     took = time.monotonic() - t0
     assert code == 0, out + err
+    print(f"RETRAIN {took:.1f}s for {len(voted)} votes")
     assert took < 300 and f"votes used: {len(voted)} papers" in out
     mine = RelevanceModel.load(Path(base_env["DIGEST_DATA_DIR"]) / "relevance-model.npz")
     assert mine.card["votes"] == len(voted) and RelevanceModel.load(PACKAGED_MODEL).card.get("votes") is None
@@ -137,6 +138,11 @@ def test_a_topic_from_thirty_seed_papers(
     assert got, "a gs section and feed"
     precision = len(got & on_topic) / len(got)
     recall = len(got & on_topic) / max(len(on_topic), 1)
+    print(f"SEEDED gs: {len(got)} in the feed, precision {precision:.2f}, recall {recall:.2f} of {len(on_topic)}")
+    from digest.store import Store as _S
+
+    rel = _S(env["DIGEST_DB_URL"]).get_relevance([(i, int(str(day_papers[i].get("version") or 1).lstrip("v") or 1)) for i in on_topic])
+    print("GS SCORES", sorted((round(r.topics.get("gs", 0), 3), r.relevant) for r in rel.values()))
     assert precision >= 0.7 and recall >= 0.7, (precision, recall, titles[:10])
     page = (Path(env["DIGEST_OUTPUT_DIR"]) / "2026/06/2026-06-02.html").read_text(encoding="utf-8")
     assert "<h2>3D Gaussian splatting</h2>" in page

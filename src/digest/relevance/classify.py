@@ -41,18 +41,19 @@ def score(
     if not papers:
         return []
     scores = model.topic_scores([p.title for p in papers], [p.abstract for p in papers], emb)
-    thr = model.threshold if threshold is None else threshold
-    best = [model.topics[int(np.argmax(s))] for s in scores]
+    thr = model.thresholds(threshold)
+    margins = scores - thr  # a topic with its own (seed-calibrated) threshold competes on its margin
+    best = [model.topics[int(np.argmax(m))] for m in margins]
     neigh = model.neighbours(emb, list(best)) if explain else [[] for _ in papers]
     out = []
-    for p, s, nb in zip(papers, scores, neigh, strict=True):
+    for p, s, m, nb in zip(papers, scores, margins, neigh, strict=True):
         top = float(np.clip(s.max(), 0.0, 1.0))
         out.append(
             Relevance(
                 id=p.id,
                 version=p.version,
                 score=round(top, 6),
-                relevant=top >= thr,
+                relevant=bool((m >= 0).any()),
                 topics={t: round(float(v), 6) for t, v in zip(model.topics, s, strict=True)},
                 neighbours=nb,
                 model=model.name,

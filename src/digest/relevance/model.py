@@ -82,7 +82,14 @@ class RelevanceModel:
     pos_titles: list[str]
     pos_topics: list[list[str]]
     card: dict[str, Any] = field(default_factory=dict)
+    topic_thresholds: dict[str, float] = field(default_factory=dict)  # seeded topics calibrated on their seeds
     _vec: TfidfVectorizer | None = None
+
+    def thresholds(self, override: float | None = None) -> np.ndarray:
+        """The decision threshold of each topic (``override`` replaces all of them)."""
+        if override is not None:
+            return np.full(len(self.topics), override)
+        return np.array([self.topic_thresholds.get(t, self.threshold) for t in self.topics])
 
     @property
     def name(self) -> str:
@@ -141,6 +148,7 @@ class RelevanceModel:
             "pos_ids": self.pos_ids,
             "pos_titles": self.pos_titles,
             "pos_topics": self.pos_topics,
+            "topic_thresholds": self.topic_thresholds,
         }
         tmp = path.with_name(path.name + ".tmp")
         with open(tmp, "wb") as f:
@@ -182,6 +190,7 @@ class RelevanceModel:
                 pos_titles=meta["pos_titles"],
                 pos_topics=meta.get("pos_topics") or [list(topics)] * len(meta["pos_ids"]),
                 card=meta["card"],
+                topic_thresholds=meta.get("topic_thresholds") or {},
             )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ModelError(f"{path} is not a relevance model file ({exc}): retrain with `digest train`") from None

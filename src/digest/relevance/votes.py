@@ -199,6 +199,7 @@ def retrain_from_votes(settings: Settings, store: Store, output: Path | None, sa
     before = _f1_on_base(base, base_model, topics)
     coef_t, coef_e, icpt = fit_heads(x, emb, targets, base_model.params)
     model = _assemble(base_model, topics, coef_t, coef_e, icpt, seed_papers, seeds, embedder, store)
+    model.topic_thresholds = seed_thresholds(x, emb, targets, base_model, topics, seeds, model.threshold)
     model.card = {
         **base_model.card,
         "trained": dt.date.today().isoformat(),
@@ -222,6 +223,38 @@ def retrain_from_votes(settings: Settings, store: Store, output: Path | None, sa
         lines.append("still disagree with their vote: " + ", ".join(after[2][:10]))
     lines.append(f"model → {target} (topics {', '.join(topics)}); the next run uses it")
     return lines
+
+
+def seed_thresholds(
+    x: sparse.csr_matrix,
+    emb: np.ndarray,
+    targets: Targets,
+    base_model: RelevanceModel,
+    topics: Sequence[str],
+    seeds: dict[str, list[str]],
+    default: float,
+    folds: int = 5,
+    keep: float = 0.85,
+) -> dict[str, float]:
+    """A seeded topic has no labels to choose its threshold on: hold out each fifth of its positives, refit its
+    heads without them, and set the threshold so that ``keep`` of the held-out positives pass (never above
+    the shipped threshold)."""
+    out: dict[str, float] = {}
+    for t in seeds:
+        k = list(topics).index(t)
+        pos = np.where(targets.y[:, k] == 1)[0]
+        if len(pos) < folds:
+            continue
+        held: list[float] = []
+        for f in range(folds):
+            out_rows = pos[f::folds]
+            sub = Targets(targets.y[:, [k]].copy(), targets.w[:, [k]].copy())
+            sub.y[out_rows, 0] = -1
+            ct, ce, b = fit_heads(x, emb, sub, base_model.params)
+            z = np.asarray(x[out_rows] @ ct[0]) + emb[out_rows] @ ce[0] + b[0]
+            held += list(1 / (1 + np.exp(-z.ravel())))
+        out[t] = round(float(min(default, np.quantile(held, 1 - keep))), 4)
+    return out
 
 
 def _model_topics(configured: Sequence[Topic], base_topics: Sequence[str]) -> list[str]:

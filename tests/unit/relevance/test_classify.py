@@ -96,3 +96,16 @@ def test_packaged_model_card_records_topics_and_threshold_policy() -> None:
     m = RelevanceModel.load(PACKAGED_MODEL)
     assert m.topics == ("clip", "editing") and 0 < m.threshold < 1 and len(m.pos_ids) > 500
     _ = Paper  # the contract type
+
+
+def test_a_topic_with_its_own_threshold_decides_on_its_margin(settings: Settings) -> None:
+    emb = HashEmbedder()
+    model = tiny_model(("clip", "editing", "gs"), emb)
+    p = paper(600, "gs")
+    e = emb.embed([p.text])
+    gs = float(model.topic_scores([p.title], [p.abstract], e)[0][2])
+    model.threshold = min(0.99, gs + 0.05)  # too strict for this paper…
+    assert not classify([p], model, emb, None).relevance[0].relevant
+    model.topic_thresholds = {"gs": gs - 0.05}  # …but its topic was calibrated on its seeds
+    r = classify([p], model, emb, None).relevance[0]
+    assert r.relevant and r.best_topic == "gs"
