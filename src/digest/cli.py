@@ -34,6 +34,21 @@ app = typer.Typer(
 err = Console(stderr=True, markup=False, highlight=False, soft_wrap=True)  # our text may contain [brackets]
 out = Console(markup=False, highlight=False, soft_wrap=True)
 
+VERBOSE = [False]
+
+
+@app.callback()
+def _options(
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="show warnings (retries, fallbacks) and the files written")
+    ] = False,
+) -> None:
+    """arxiv-digest: fetch the day's arXiv cs.CV papers, keep the relevant ones, summarise them in English and
+    Chinese, and publish Markdown/HTML/RSS digests and email."""
+    VERBOSE[0] = verbose
+    logging.getLogger().setLevel(logging.WARNING if verbose else logging.ERROR)
+
+
 DateOpt = Annotated[dt.datetime | None, typer.Option("--date", formats=["%Y-%m-%d"], help="announcement day")]
 FromOpt = Annotated[dt.datetime | None, typer.Option("--from", formats=["%Y-%m-%d"], help="first day of a range")]
 ToOpt = Annotated[dt.datetime | None, typer.Option("--to", formats=["%Y-%m-%d"], help="last day of a range")]
@@ -123,7 +138,7 @@ def run(
         reports = usecases.run_days(r, _d(date), _d(date_from), _d(date_to), catch_up)
     for rep in reports:
         _line(rep.line())
-        if rep.files:
+        if rep.files and VERBOSE[0]:
             _line(f"  wrote: {', '.join(rep.files)}")
     if len(reports) > 1:
         by: dict[str, int] = {}
@@ -544,7 +559,7 @@ def _interrupt(signum: int, _frame: object) -> None:
 def main() -> None:
     import signal
 
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     signal.signal(signal.SIGTERM, _interrupt)  # docker stop / systemd: like Ctrl-C, never a silent kill
     try:
         app()

@@ -141,7 +141,9 @@ def test_a_topic_from_thirty_seed_papers(
     print(f"SEEDED gs: {len(got)} in the feed, precision {precision:.2f}, recall {recall:.2f} of {len(on_topic)}")
     from digest.store import Store as _S
 
-    rel = _S(env["DIGEST_DB_URL"]).get_relevance([(i, int(str(day_papers[i].get("version") or 1).lstrip("v") or 1)) for i in on_topic])
+    rel = _S(env["DIGEST_DB_URL"]).get_relevance(
+        [(i, int(str(day_papers[i].get("version") or 1).lstrip("v") or 1)) for i in on_topic]
+    )
     print("GS SCORES", sorted((round(r.topics.get("gs", 0), 3), r.relevant) for r in rel.values()))
     assert precision >= 0.7 and recall >= 0.7, (precision, recall, titles[:10])
     page = (Path(env["DIGEST_OUTPUT_DIR"]) / "2026/06/2026-06-02.html").read_text(encoding="utf-8")

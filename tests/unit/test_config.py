@@ -61,7 +61,7 @@ def test_cli_config_error_exits_2_with_one_line(monkeypatch: pytest.MonkeyPatch)
 def test_store_password_is_masked_everywhere() -> None:
     url = "postgresql+psycopg://digest:hunter2-secret@db.example.org:5432/digest"
     assert "hunter2" not in mask_secrets(f"cannot open the store at {url}")
-    assert "sk-***" in mask_secrets("key sk-abcdefghijklmnop1234")
+    assert "sk-***" in mask_secrets("key sk-abcdef123456")
     assert "secret-value" not in mask_secrets("x secret-value y", ("secret-value",))
 
 
