@@ -40,6 +40,8 @@ def test_run_real_day_end_to_end_then_rerun_is_free(
     assert {"fetch", "embed", "classify", "summarise", "render", "deliver"} <= set(report["stage_seconds"])
     msg = box.messages[0]
     assert msg["List-Unsubscribe"] and len(msg.get_body(("html",)).get_content().encode()) < 100_000
+    page = files["2026/06/2026-06-02.html"].decode()
+    assert 'class="venue"' in page and 'class="code"' in page  # comments from the API (enrich), code links
     db = Path(env["DIGEST_DB_URL"].removeprefix("sqlite:///")).read_bytes()
     for blob in [*files.values(), json.dumps(store.last_runs(5), default=str).encode(), stdout.encode(), db]:
         assert SECRET.encode() not in blob and SMTP_PW.encode() not in blob
