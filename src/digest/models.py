@@ -191,9 +191,13 @@ class Relevance(BaseModel):
     topics: dict[str, float]
     neighbours: list[Neighbour] = Field(default_factory=list)
     model: str = ""
+    topic: str = ""  # the topic it was decided under: largest margin over that topic's threshold
 
     @property
     def best_topic(self) -> str | None:
+        """The decided topic; for records without one, the topic of the highest score."""
+        if self.topic:
+            return self.topic
         return max(self.topics, key=lambda t: self.topics[t]) if self.topics else None
 
 

@@ -46,7 +46,7 @@ def score(
     best = [model.topics[int(np.argmax(m))] for m in margins]
     neigh = model.neighbours(emb, list(best)) if explain else [[] for _ in papers]
     out = []
-    for p, s, m, nb in zip(papers, scores, margins, neigh, strict=True):
+    for p, s, m, nb, b in zip(papers, scores, margins, neigh, best, strict=True):
         top = float(np.clip(s.max(), 0.0, 1.0))
         out.append(
             Relevance(
@@ -57,6 +57,7 @@ def score(
                 topics={t: round(float(v), 6) for t, v in zip(model.topics, s, strict=True)},
                 neighbours=nb,
                 model=model.name,
+                topic=b,
             )
         )
     return out

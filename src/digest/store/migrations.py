@@ -218,6 +218,11 @@ def m0011_unsubscribes(op: Operations) -> None:
     )
 
 
+def m0012_relevance_topic(op: Operations) -> None:
+    """The topic a paper was decided under (its largest margin over the topic's threshold)."""
+    op.add_column("relevance", sa.Column("topic", sa.String(100), nullable=False, server_default=""))
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_papers_days_runs", m0001_papers_days_runs),
     ("0002_embeddings_relevance", m0002_embeddings_relevance),
@@ -230,6 +235,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("0009_paper_venue", m0009_paper_venue),
     ("0010_votes", m0010_votes),
     ("0011_unsubscribes", m0011_unsubscribes),
+    ("0012_relevance_topic", m0012_relevance_topic),
 ]
 
 _LEDGER = sa.Table(

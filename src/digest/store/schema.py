@@ -80,6 +80,7 @@ relevance = Table(
     Column("topics", JSON, nullable=False),
     Column("neighbours", JSON, nullable=False),
     Column("scored_at", DateTime, nullable=False),
+    Column("topic", String(100), nullable=False, server_default=""),
 )
 summaries = Table(
     "summaries",

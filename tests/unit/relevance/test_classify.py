@@ -109,3 +109,18 @@ def test_a_topic_with_its_own_threshold_decides_on_its_margin(settings: Settings
     model.topic_thresholds = {"gs": gs - 0.05}  # …but its topic was calibrated on its seeds
     r = classify([p], model, emb, None).relevance[0]
     assert r.relevant and r.best_topic == "gs"
+
+
+def test_the_decided_topic_is_kept_when_another_topic_scores_higher(settings: Settings, store: Store) -> None:
+    emb = HashEmbedder()
+    model = tiny_model(("clip", "editing", "gs"), emb)
+    p = paper(601, "clip")
+    s = model.topic_scores([p.title], [p.abstract], emb.embed([p.text]))[0]
+    low, high = model.topics[int(np.argmin(s))], model.topics[int(np.argmax(s))]
+    assert low != high
+    model.threshold = min(0.999, float(s.max()) + 0.01)  # no topic passes the shared threshold…
+    model.topic_thresholds = {low: float(s.min()) - 0.01}  # …the weakest passes its own, calibrated one
+    r = classify([p], model, emb, store).relevance[0]
+    assert r.relevant and r.topic == low and r.best_topic == low  # not the raw maximum
+    again = store.get_relevance([(p.id, p.version)])[(p.id, p.version)]
+    assert again.best_topic == low  # the page's section and the email's topic filter read it back
