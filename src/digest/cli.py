@@ -20,6 +20,7 @@ from rich.text import Text
 
 from digest.config import Settings, load_settings, settings_doc, unknown_env
 from digest.errors import DigestError, UsageError, mask_secrets
+from digest.relevance import FT_MAX_TOKENS
 
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -349,6 +350,9 @@ def train(
     split: Annotated[str, typer.Option(help="time split: train on papers up to this month (YYYY-MM)")] = "2025-12",
     folds: int = 5,
     epochs: Annotated[float, typer.Option(help="fine-tuning epochs (--finetune)")] = 3.0,
+    max_tokens: Annotated[
+        int, typer.Option(help="word pieces of 'title. abstract' the tuned encoder reads (--finetune)")
+    ] = FT_MAX_TOKENS,
 ) -> None:
     """Train the relevance model. With --labels: from labels (CV and time-split lines printed). Without:
     rebuild the reader's model from the shipped base data, each topic's seeds and every vote."""
@@ -356,7 +360,7 @@ def train(
 
     s = _settings()
     lines = usecase.train_command(
-        s, labels, corpus, reading_list or [], output, finetune, split, folds, err.print, epochs
+        s, labels, corpus, reading_list or [], output, finetune, split, folds, err.print, epochs, max_tokens
     )
     for line in lines:
         _line(line)

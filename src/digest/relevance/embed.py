@@ -116,10 +116,9 @@ class OnnxEncoder:
         if not texts:
             return out
         enc = self._tok.encode_batch(list(texts))
-        order = np.argsort([len(e.ids) for e in enc], kind="stable")  # similar lengths together: little padding
-        for b in range(0, len(order), self.batch_size):
-            idx = order[b : b + self.batch_size]
-            width = max(len(enc[i].ids) for i in idx)
+        lengths = [len(e.ids) for e in enc]
+        for idx in token_batches(lengths, self.batch_size, self.batch_size * 256):
+            width = max(lengths[i] for i in idx)
             ids = np.zeros((len(idx), width), dtype=np.int64)
             mask = np.zeros((len(idx), width), dtype=np.int64)
             for row, i in enumerate(idx):
@@ -137,6 +136,23 @@ class OnnxEncoder:
             m = mask[..., None].astype(np.float32)
             out[idx] = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
         return normalise(out)
+
+
+def token_batches(lengths: Sequence[int], max_rows: int, max_tokens: int) -> list[list[int]]:
+    """Indices in batches of similar length (little padding), each ≤ ``max_rows`` rows and, padded, ≤
+    ``max_tokens`` tokens — so longer inputs come in smaller batches and the peak memory stays that of
+    ``max_rows`` × 256 tokens whatever the encoder's ``max_tokens``."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    out: list[list[int]] = []
+    cur: list[int] = []
+    for i in order:  # ascending: the newest row is the widest
+        if cur and (len(cur) >= max_rows or (len(cur) + 1) * lengths[i] > max_tokens):
+            out.append(cur)
+            cur = []
+        cur.append(i)
+    if cur:
+        out.append(cur)
+    return out
 
 
 def _libc_trim() -> Any:

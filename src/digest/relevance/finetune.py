@@ -25,6 +25,7 @@ import numpy as np
 
 from digest.config import Settings
 from digest.errors import ModelError
+from digest.relevance import FT_MAX_TOKENS
 from digest.relevance.data import Example
 from digest.relevance.embed import ASSETS, EncoderFiles, OnnxEncoder, paper_text
 from digest.relevance.train import time_split
@@ -179,7 +180,13 @@ def targets_for(ex: Sequence[Example], topics: Sequence[str]) -> tuple[np.ndarra
 
 
 def finetune_encoder(
-    settings: Settings, ex: Sequence[Example], split: str, say: Say, folder: Path | None = None, epochs: float = 3.0
+    settings: Settings,
+    ex: Sequence[Example],
+    split: str,
+    say: Say,
+    folder: Path | None = None,
+    epochs: float = 3.0,
+    max_tokens: int = FT_MAX_TOKENS,
 ) -> tuple[OnnxEncoder, tuple[np.ndarray, np.ndarray]]:
     """Tune on the time split's early papers (→ validation scores) and on all papers (→ the shipped encoder)."""
     from digest.relevance.model import Params
@@ -193,14 +200,16 @@ def finetune_encoder(
     tr, va = time_split(ex, split)
     stamp = time.strftime("%Y%m%d")
     say(f"fine-tuning on {len(tr)} papers up to {split} (for the time-split threshold) …")
-    early = tune([texts[i] for i in tr], y[tr], w[tr], epochs=epochs, say=say)
-    early_files = export_onnx(early, (settings.data_dir / "encoder-split"), f"minilm-ft-split-{stamp}-int8")
+    early = tune([texts[i] for i in tr], y[tr], w[tr], epochs=epochs, max_len=max_tokens, say=say)
+    early_files = export_onnx(
+        early, (settings.data_dir / "encoder-split"), f"minilm-ft-split-{stamp}-int8", max_len=max_tokens
+    )
     early_enc = OnnxEncoder(early_files)
     emb = early_enc.embed(texts)
     params = Params(**DEFAULT_PARAMS)
     m = fit([ex[i] for i in tr], emb[tr], topics, params, early_enc.name)
     split_scores = (va, scores_of(m, [ex[i] for i in va], emb[va]))
     say(f"fine-tuning on all {len(ex)} papers (the shipped encoder) …")
-    full = tune(texts, y, w, epochs=epochs, say=say)
-    files = export_onnx(full, folder or (ASSETS / "encoder"), f"minilm-ft-{stamp}-int8")
+    full = tune(texts, y, w, epochs=epochs, max_len=max_tokens, say=say)
+    files = export_onnx(full, folder or (ASSETS / "encoder"), f"minilm-ft-{stamp}-int8", max_len=max_tokens)
     return OnnxEncoder(files), split_scores

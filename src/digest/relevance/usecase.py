@@ -57,6 +57,7 @@ def train_command(
     folds: int,
     say: Say,
     epochs: float = 3.0,
+    max_tokens: int = 256,
 ) -> list[str]:
     store = Store(settings.db_url)
     if labels is None:
@@ -79,7 +80,9 @@ def train_command(
         from digest.relevance.finetune import finetune_encoder
 
         target = output or settings.data_dir / "relevance-model.npz"
-        embedder, split_override = finetune_encoder(settings, ex, split, say, target.parent / "encoder", epochs=epochs)
+        embedder, split_override = finetune_encoder(
+            settings, ex, split, say, target.parent / "encoder", epochs=epochs, max_tokens=max_tokens
+        )
     else:
         current = RelevanceModel.load(model_path(settings))
         embedder = build_embedder(settings, current)
