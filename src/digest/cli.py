@@ -339,7 +339,11 @@ def weekly(
 @app.command(rich_help_panel="Relevance model")
 def train(
     labels: Annotated[
-        Path | None, typer.Option(help="JSONL of {id, label 0/1/2, topics}; none: retrain from votes")
+        list[Path] | None,
+        typer.Option(
+            help="JSONL of {id, label 0/1/2, topics, weight?}; repeat to add files (a later file's label for a "
+            "paper wins); none: retrain from votes"
+        ),
     ] = None,
     corpus: Annotated[Path | None, typer.Option(help="JSONL(.gz) of papers (id, title, abstract, date)")] = None,
     reading_list: Annotated[

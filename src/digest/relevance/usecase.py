@@ -12,7 +12,14 @@ from digest.config import Settings
 from digest.errors import UsageError
 from digest.providers import build_embedder, model_path
 from digest.relevance.classify import check_embedder
-from digest.relevance.data import Example, label_examples, read_corpus, read_labels, reading_list_examples
+from digest.relevance.data import (
+    Example,
+    label_examples,
+    merge_labels,
+    read_corpus,
+    read_labels,
+    reading_list_examples,
+)
 from digest.relevance.embed import Embedder, embed_papers
 from digest.relevance.model import Params, RelevanceModel, choose_threshold, metrics
 from digest.relevance.train import oof_scores, topics_of, train
@@ -48,7 +55,7 @@ def embed_examples(
 
 def train_command(
     settings: Settings,
-    labels: Path | None,
+    labels: Sequence[Path] | None,
     corpus: Path | None,
     reading_lists: Sequence[str],
     output: Path | None,
@@ -60,11 +67,11 @@ def train_command(
     max_tokens: int = 256,
 ) -> list[str]:
     store = Store(settings.db_url)
-    if labels is None:
+    if not labels:
         from digest.relevance.votes import retrain_from_votes
 
         return retrain_from_votes(settings, store, output, say)
-    labs = read_labels(labels)
+    labs = merge_labels(labels)
     corp = read_corpus(corpus)
     ex, missing = label_examples(labs, corp, store)
     if missing:
