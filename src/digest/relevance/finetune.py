@@ -14,6 +14,7 @@ which is shipped.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import random
@@ -169,7 +170,11 @@ def export_onnx(model: Any, folder: Path, name: str, max_len: int = 256) -> Enco
     tok_name = "../minilm-tokenizer.json" if shared_tok.is_file() else "tokenizer.json"
     if not shared_tok.is_file():
         (folder / "tokenizer.json").write_bytes((gt.get_model_path() / "tokenizer.json").read_bytes())
-    meta = {"name": name, "onnx": "encoder.onnx", "tokenizer": tok_name, "max_tokens": max_len, "dim": 384}
+    # the name keys cached embeddings in the store: a digest of the weights, so a retrained encoder never
+    # reads the vectors of an earlier one (two trainings on one day would otherwise share a name)
+    digest = hashlib.sha256((folder / "encoder.onnx").read_bytes()).hexdigest()[:8]
+    meta: dict[str, str | int] = {"name": f"{name}-{digest}", "onnx": "encoder.onnx", "tokenizer": tok_name}
+    meta |= {"max_tokens": max_len, "dim": 384}
     (folder / "encoder.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     return EncoderFiles.from_dir(folder)
 
