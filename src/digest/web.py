@@ -11,15 +11,19 @@ answers with a small confirmation page; a bad or tampered link gets 403 and reco
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import urllib.parse
 from pathlib import Path
 
 from markupsafe import Markup, escape
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
+from starlette.staticfiles import StaticFiles
 
 from digest.feedback import VOTES, sign_vote, verify_unsubscribe, verify_vote
 from digest.providers import Providers
@@ -47,6 +51,7 @@ class WebApp:
         s = providers.settings
         self.secret = s.feedback_secret.get_secret_value() if s.feedback_secret else ""
         self.out = Path(s.output_dir).resolve()
+        self.static = StaticFiles(directory=self.out, html=True, check_dir=False)
 
     # --- vote controls -----------------------------------------------------------------------
     def _link(self, paper_id: str, vote: str, topic: str) -> str:
@@ -110,15 +115,19 @@ class WebApp:
                 day = dt.date.fromisoformat(m.group(3))
             except ValueError:
                 return _page("Not found", "<p>No such day.</p>", 404)
-            page = self.day_page(day)
+            page = await run_in_threadpool(self.day_page, day)  # rendering never blocks the event loop
             if page is not None:
                 return HTMLResponse(page)
-        rel = "index.html" if path in ("", "/") else path.lstrip("/")
-        target = (self.out / rel).resolve()
-        if not str(target).startswith(str(self.out)) or not target.is_file():
+        # everything else is a file under the output directory, served by Starlette's StaticFiles: it
+        # normalises the path and refuses anything whose real path is outside the directory
+        rel = os.path.normpath(os.path.join(*path.split("/"))) if path.strip("/") else "."
+        try:
+            resp = await self.static.get_response(rel, request.scope)
+        except HTTPException:
             return _page("Not found", "<p>Nothing here.</p>", 404)
-        media = "application/rss+xml" if target.suffix == ".xml" and "atom" not in target.name else None
-        return FileResponse(target, media_type=media)
+        if rel.endswith(".xml") and "atom" not in rel.rsplit("/", 1)[-1]:
+            resp.headers["content-type"] = "application/rss+xml"
+        return resp
 
     def _record(self, paper_id: str, vote: str, topic: str, who: str, source: str) -> tuple[bool, str]:
         known = {p.id for p in self.p.store.get_papers([paper_id])}

@@ -129,3 +129,43 @@ def test_without_a_secret_the_page_votes_through_a_same_origin_post(
         r = httpx.post(f"{base}/vote", data=data, headers={"Origin": base})
         assert r.status_code == 200 and len(votes()) == 1 and '"vote": "down"' in votes()[0]
         assert httpx.get(f"{base}/vote?id={pid}&vote=up&topic=any&who=web&sig=x").status_code == 403
+
+
+def _raw_get(base: str, target: str) -> tuple[int, bytes]:
+    """GET with the request target sent byte for byte (no client-side normalisation of ``..`` or ``%2e``)."""
+    import socket
+
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(f"GET {target} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n".encode())
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body
+
+
+def test_nothing_outside_the_output_directory_is_served(base_env: dict[str, str], tmp_path: Path) -> None:
+    out = Path(base_env["DIGEST_OUTPUT_DIR"])
+    out.mkdir(parents=True)
+    (out / "index.html").write_text("<p>the index</p>", encoding="utf-8")
+    (out / "feed.xml").write_text("<rss/>", encoding="utf-8")
+    sibling = out.with_name(out.name + "-x")  # shares the output dir's name as a prefix
+    sibling.mkdir()
+    (sibling / "secret.txt").write_text("SECRET-OUTSIDE", encoding="utf-8")
+    (tmp_path / "digest.db.txt").write_text("SECRET-PARENT", encoding="utf-8")
+    with serve_web() as base:
+        assert _raw_get(base, "/") == (200, b"<p>the index</p>")
+        assert _raw_get(base, "/feed.xml")[0] == 200
+        for target in (
+            f"/../{sibling.name}/secret.txt",
+            f"/%2e%2e/{sibling.name}/secret.txt",
+            f"/..%2f{sibling.name}%2fsecret.txt",
+            f"/.%2e/{sibling.name}/secret.txt",
+            "/../digest.db.txt",
+            f"//{sibling}/secret.txt",
+            f"/{out.name}/../{sibling.name}/secret.txt",
+        ):
+            code, body = _raw_get(base, target)
+            assert code == 404, (target, code)
+            assert b"SECRET" not in body, target

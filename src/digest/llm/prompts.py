@@ -1,9 +1,10 @@
-"""Prompt rendering from the template files in ``prompts/`` and the prompt hash recorded with each summary."""
+"""Prompt rendering from the template files in ``digest/prompts/`` (read with ``importlib.resources``) and the prompt hash recorded with each summary."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from importlib import resources
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -21,10 +22,10 @@ CODE_VERSION = "mask-1"
 
 
 def default_prompts_dir() -> Path:
-    here = Path(__file__).resolve()
-    for candidate in (here.parents[3] / "prompts", here.parents[1] / "_prompts"):  # repo checkout, then wheel
-        if (candidate / "system.j2").is_file():
-            return candidate
+    """The templates shipped inside the package (``digest/prompts``), wherever it is installed."""
+    candidate = Path(str(resources.files("digest") / "prompts"))
+    if (candidate / "system.j2").is_file():
+        return candidate
     raise ConfigError(
         "prompt templates not found: set DIGEST_PROMPTS_DIR to a folder with system.j2, user.j2, glossary.yaml"
     )

@@ -1,4 +1,4 @@
-"""A real SMTP server on 127.0.0.1 (aiosmtpd) that keeps every message it receives (replay, tests, bench)."""
+"""A real SMTP server on 127.0.0.1 (aiosmtpd, the ``replay`` extra, imported only when started) that keeps every message it receives (replay, tests, bench)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
 
-from aiosmtpd.controller import Controller
+from digest.errors import ConfigError
 
 
 @dataclass
@@ -40,6 +40,10 @@ def free_port() -> int:
 
 @contextmanager
 def serve_smtp(delay: float = 0.0) -> Iterator[tuple[Mailbox, int]]:
+    try:
+        from aiosmtpd.controller import Controller
+    except ImportError:
+        raise ConfigError("the local SMTP sink needs aiosmtpd: pip install 'arxiv-digest[replay]'") from None
     box = Mailbox(delay=delay)
     port = free_port()
     ctl = Controller(box, hostname="127.0.0.1", port=port)
