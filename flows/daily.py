@@ -19,6 +19,7 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "digest")  # our log records in the run's logs
+os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")  # tests and the CLI import the flows
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
@@ -27,14 +28,14 @@ from prefect.exceptions import TerminationSignal
 from prefect.runtime import flow_run
 from prefect.states import Cancelled
 
-from digest import ops, pipeline
+from digest import pipeline
 from digest.config import load_settings
 from digest.errors import AlarmError
 from digest.models import (
     ClassifyResult,
     DayFetch,
-    DayProgress,
     DeliveryResult,
+    Digest,
     Paper,
     RenderResult,
     RunReport,
@@ -42,6 +43,8 @@ from digest.models import (
     SummaryStats,
 )
 from digest.sources.calendar import weekdays
+from digest.usecases import status
+from flows import runtime
 
 log = logging.getLogger("digest.flows")
 logging.getLogger("digest").setLevel(logging.INFO)  # the report lines reach the flow run's logs
@@ -52,13 +55,13 @@ def current_run() -> pipeline.Run:
     """This process's providers, built once from the environment (the deployment's job variables)."""
     from digest.providers import Providers
 
-    ops.die_with_parent()
-    ops.check_deployed_environment()
+    runtime.die_with_parent()
+    runtime.check_deployed_environment()
     settings = load_settings()
     run = pipeline.Run(Providers.from_settings(settings), flow_run_id=str(flow_run.get_id() or "") or None)
     if os.environ.get("PREFECT_API_URL"):
         try:
-            ops.reap_zombies(run.providers.store, settings.lease_seconds * 2)  # runs an earlier process left behind
+            runtime.reap_zombies(run.providers.store, settings.lease_seconds * 2)  # runs an earlier process left behind
         except Exception as exc:
             log.warning("could not check Prefect for zombie runs: %s", exc)
     return run
@@ -84,19 +87,19 @@ def summarise_task(papers: list[Paper]) -> SummaryStats:
     return pipeline.summarise_stage(papers, current_run())
 
 
-@task(name="judge", cache_policy=NO_CACHE)
-def progress_task(day: dt.date) -> DayProgress:
-    return pipeline.progress_stage(day, current_run())
+@task(name="build", cache_policy=NO_CACHE)
+def build_task(day: dt.date) -> Digest:
+    return pipeline.build_stage(day, current_run())
 
 
 @task(name="render", cache_policy=NO_CACHE)
-def render_task(day: dt.date) -> RenderResult:
-    return pipeline.render_stage(day, current_run())
+def render_task(d: Digest) -> RenderResult:
+    return pipeline.render_stage(d, current_run())
 
 
 @task(name="deliver", cache_policy=NO_CACHE)
-def deliver_task(day: dt.date) -> DeliveryResult:
-    return pipeline.deliver_stage(day, current_run())
+def deliver_task(d: Digest) -> DeliveryResult:
+    return pipeline.deliver_stage(d, current_run())
 
 
 TASKS = pipeline.Stages(
@@ -104,7 +107,7 @@ TASKS = pipeline.Stages(
     classify=classify_task,
     enrich=enrich_task,
     summarise=summarise_task,
-    progress=progress_task,
+    build=build_task,
     render=render_task,
     deliver=deliver_task,
 )
@@ -125,10 +128,10 @@ def digest_day(day: dt.date | None = None) -> RunReport:
         get_run_logger().warning("run of %s interrupted by %s", day or "today", exc.__class__.__name__)
         return Cancelled(message=f"interrupted by {exc.__class__.__name__}; the day's lease is released")  # type: ignore[return-value]
     get_run_logger().info(report.line())
-    ops.after_day(run, report)
+    status.after_day(run, report)
     create_markdown_artifact(
         key=f"digest-{report.date.isoformat() if report.date else 'today'}",
-        markdown=ops.report_markdown(run.providers.settings, report),
+        markdown=status.report_markdown(run.providers.settings, report),
         description=f"arxiv-digest report for {report.date or 'today'}",
     )
     if report.status == RunStatus.failed:
@@ -201,7 +204,7 @@ def daily_digest(
 @flow(name="weekly", log_prints=True)
 def weekly(week: str | None = None) -> str:
     """The weekly edition (default: the last complete week), from the store; emailed to weekly subscribers."""
-    from digest.weekly import weekly_edition
+    from digest.usecases.weekly import weekly_edition
 
     res = weekly_edition(current_run(), week, email=True)
     get_run_logger().info(res.line())
@@ -211,10 +214,10 @@ def weekly(week: str | None = None) -> str:
 @flow(name="retrain", log_prints=True)
 def retrain() -> list[str]:
     """Rebuild the reader's relevance model from the base data, the topics' seeds and every vote."""
-    from digest.relevance.votes import retrain_from_votes
+    from digest.usecases.train import retrain
 
     run = current_run()
-    lines = retrain_from_votes(run.providers.settings, run.providers.store, None, get_run_logger().info)
+    lines = retrain(run.providers, None, get_run_logger().info)
     for line in lines:
         get_run_logger().info(line)
     current_run.cache_clear()  # the next run loads the new model
@@ -224,4 +227,6 @@ def retrain() -> list[str]:
 @flow(name="watchdog", log_prints=True)
 def watchdog() -> list[str]:
     """Tell the operator about weekdays with no finished daily run by the deadline, and crashed runs."""
-    return ops.watchdog(current_run())
+    if runtime.zombie_check not in status.STATUS_CHECKS:
+        status.STATUS_CHECKS.append(runtime.zombie_check)
+    return status.watchdog(current_run())

@@ -132,7 +132,7 @@ def run(
     re-run and to run twice at once: finished work is never redone or re-sent.
     Exit status: 0 ok / no announcement / another run has the day, 1 failed, 2 configuration, 3 partial.
     """
-    from digest import app as usecases
+    from digest.usecases import run as usecases
 
     with runtime(bars=True) as r:
         r.resend = resend
@@ -161,24 +161,27 @@ def runs(
     n_opt: Annotated[int | None, typer.Option("--n", help="same as the argument")] = None,
 ) -> None:
     """Show the last runs (a run killed without cleanup shows as crashed) and undelivered emails."""
-    from digest.store import Store
+    from digest.usecases.run import recent_runs
 
-    s = _settings()
-    store = Store(s.db_url)
-    for r in store.last_runs(n_opt or n, stale_after=s.lease_seconds * 2):
-        _line(json.dumps(r, default=_json_default, ensure_ascii=False))
-    for d in store.deliveries():
-        if d["status"] in ("unknown", "failed", "sending"):
-            _line(f"email {d['edition']} → {d['recipient']}: {d['status']} {d['error']}".rstrip())
+    with runtime(need_llm=False) as r:
+        rows, doubtful = recent_runs(r, n_opt or n)
+    for row in rows:
+        _line(json.dumps(row, default=_json_default, ensure_ascii=False))
+    for d in doubtful:
+        _line(f"email {d['edition']} → {d['recipient']}: {d['status']} {d['error']}".rstrip())
+        kind, _, day = str(d["edition"]).partition(":")
+        if d["status"] == "unknown" and kind == "daily":
+            _line(f"  it may or may not have arrived; to send it again to just this reader: "
+                  f"digest render --date {day} --resend-to {d['recipient']}")  # fmt: skip
 
 
 @app.command(rich_help_panel="Daily job")
 def status(days: Annotated[int, typer.Option(help="how many recent weekdays to show")] = 10) -> None:
     """The last weekdays: their state, the last run, and anything overdue (exit 1 when something is)."""
-    from digest.ops import day_status
+    from digest.usecases.status import day_status
 
-    s = _settings()
-    rows, overdue = day_status(s, days)
+    with runtime(need_llm=False) as r:
+        rows, overdue = day_status(r, days)
     for row in rows:
         _line(row)
     for o in overdue:
@@ -191,7 +194,7 @@ def status(days: Annotated[int, typer.Option(help="how many recent weekdays to s
 @app.command(rich_help_panel="Stages")
 def fetch(date: DateOpt = None, date_from: FromOpt = None, date_to: ToOpt = None) -> None:
     """Fetch papers into the store by the same policy as `digest run` (store → RSS → API)."""
-    from digest import app as usecases
+    from digest.usecases import run as usecases
 
     with runtime(need_llm=False) as r:
         got = usecases.fetch_days(r, _d(date), _d(date_from), _d(date_to))
@@ -212,9 +215,10 @@ def papers(
     format: Annotated[str, typer.Option("--format", help="jsonl or table")] = "jsonl",
 ) -> None:
     """Export the papers of an announcement day from the store."""
-    from digest.store import Store
+    from digest.usecases.run import papers_of_day
 
-    items = Store(_settings().db_url).papers_of_day(date.date())
+    with runtime(need_llm=False) as r:
+        items = papers_of_day(r, date.date())
     if format == "jsonl":
         for p in items:
             sys.stdout.write(p.model_dump_json() + "\n")
@@ -235,29 +239,16 @@ def classify(
     date: DateOpt = None,
 ) -> None:
     """Score papers: a JSONL file (--input/--output, same order and count), or a day in the store (--date)."""
-    from digest import app as usecases
-    from digest.relevance.classify import classify as score_papers
-    from digest.relevance.classify import classify_rows, read_input_jsonl
+    from digest.usecases import run as usecases
+    from digest.usecases.train import classify_file
 
     if input is not None:
         if output is None:
             raise UsageError("--input needs --output")
-        try:
-            with open(input, encoding="utf-8") as f:
-                items = read_input_jsonl(f)
-        except OSError as exc:
-            raise UsageError(f"cannot read {input} ({exc.strerror})") from None
         with runtime(need_llm=False) as r, progress_bar() as bar:
-            p = r.providers
-            task = bar.add_task("classifying", total=len(items))
-            res = score_papers(items, p.model, p.embedder, None, p.settings.relevance_threshold,
-                               lambda n: bar.advance(task, n), explain=False)  # fmt: skip
-        tmp = output.with_name(output.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            for line in classify_rows(items, res.relevance):
-                f.write(line + "\n")
-        tmp.replace(output)
-        err.print(f"{len(items)} papers scored, {len(res.relevant_ids)} relevant → {output}")
+            task = bar.add_task("classifying", total=None)
+            res = classify_file(r.providers, input, output, lambda n: bar.advance(task, n))
+        err.print(f"{len(res.relevance)} papers scored, {len(res.relevant_ids)} relevant → {output}")
         return
     if date is None:
         raise UsageError("give --input/--output or --date")
@@ -279,7 +270,7 @@ def summarize(
     Final cached summaries are reused (0 calls). Ends with one line: papers, cached, called, fallback,
     tokens in/out, cost, and who wrote them.
     """
-    from digest import app as usecases
+    from digest.usecases import run as usecases
 
     with runtime(bars=True) as r:
         if r.providers.chat is None:
@@ -300,13 +291,17 @@ def render(
         bool, typer.Option(help="email the digest to DIGEST_EMAIL_TO (when DIGEST_SMTP_HOST is set)")
     ] = True,
     resend: Annotated[bool, typer.Option(help="email again even if already sent")] = False,
+    resend_to: Annotated[
+        list[str] | None,
+        typer.Option("--resend-to", help="email again to just this reader (repeat; e.g. a delivery in doubt)"),
+    ] = None,
 ) -> None:
     """(Re)build a day's Markdown + HTML, the index and the feeds from the store, then email it once."""
-    from digest import app as usecases
+    from digest.usecases import run as usecases
 
     day = date.date()
     with runtime(need_llm=False) as r:
-        r.resend = resend
+        r.resend = resend or frozenset(resend_to or [])
         res = usecases.render_and_deliver(r, day, email)
     changed = ", ".join(res.render.written) if res.render.written else "none (already up to date)"
     extra = f"; empty day: {res.render.empty_day.value}" if res.render.empty_day.value != "none" else ""
@@ -325,7 +320,7 @@ def weekly(
     resend: Annotated[bool, typer.Option(help="email again even if already sent")] = False,
 ) -> None:
     """Build a week's edition from the store (per topic, best first; nothing re-fetched or re-summarised)."""
-    from digest.weekly import weekly_edition
+    from digest.usecases.weekly import weekly_edition
 
     with runtime(need_llm=False) as r:
         r.resend = resend
@@ -360,12 +355,13 @@ def train(
 ) -> None:
     """Train the relevance model. With --labels: from labels (CV and time-split lines printed). Without:
     rebuild the reader's model from the shipped base data, each topic's seeds and every vote."""
-    from digest.relevance import usecase
+    from digest.usecases.train import train_command
 
-    s = _settings()
-    lines = usecase.train_command(
-        s, labels, corpus, reading_list or [], output, finetune, split, folds, err.print, epochs, max_tokens
-    )
+    with runtime(need_llm=False) as r:
+        lines = train_command(
+            r.providers, labels, corpus, reading_list or [], output, finetune, split, folds, err.print, epochs,
+            max_tokens,
+        )
     for line in lines:
         _line(line)
 
@@ -380,9 +376,10 @@ def eval_(
     folds: int = 5,
 ) -> None:
     """Precision / recall / F1 (label ≥ 1 vs 0), clear-recall, per topic; keyword and TF-IDF baselines too."""
-    from digest.relevance import usecase
+    from digest.usecases.train import eval_command
 
-    rows = usecase.eval_command(_settings(), labels, corpus, cv, folds)
+    with runtime(need_llm=False) as r:
+        rows = eval_command(r.providers, labels, corpus, cv, folds)
     t = Table("approach", "precision", "recall", "F1", "label-2 recall", "n")
     for name, m in rows.items():
         t.add_row(
@@ -411,7 +408,7 @@ def feedback_add(
     who: Annotated[str, typer.Option(help="who votes (optional)")] = "",
 ) -> None:
     """Record one vote (the paper is fetched from arXiv by id when the store does not have it)."""
-    from digest.readers import add_vote
+    from digest.usecases.readers import add_vote
 
     with runtime(need_llm=False) as r:
         v = add_vote(r, paper, vote, topic, who)
@@ -423,7 +420,7 @@ def feedback_import(
     path: Annotated[Path, typer.Argument(help='JSONL: {"id": …, "vote": "up"|"down", "topics": […]?}')],
 ) -> None:
     """Import votes from a JSONL file; a bad line is named and nothing is imported."""
-    from digest.readers import import_votes
+    from digest.usecases.readers import import_votes
 
     with runtime(need_llm=False) as r:
         n = import_votes(r, path)
@@ -433,9 +430,10 @@ def feedback_import(
 @feedback_app.command("list")
 def feedback_list(format: Annotated[str, typer.Option("--format", help="table or jsonl")] = "table") -> None:
     """Every vote recorded, oldest first."""
-    from digest.store import Store
+    from digest.usecases.readers import list_votes
 
-    votes = Store(_settings().db_url).all_votes()
+    with runtime(need_llm=False) as r:
+        votes = list_votes(r)
     if format == "jsonl":
         for v in votes:
             sys.stdout.write(json.dumps({"id": v.paper_id, "vote": v.vote, "topics": [v.topic], "who": v.who,
@@ -453,12 +451,13 @@ def feedback_list(format: Annotated[str, typer.Option("--format", help="table or
 @topics_app.command("list")
 def topics_list() -> None:
     """The topics in force: configured ones, and whether the model has a head for each."""
-    from digest.providers import Providers
+    from digest.usecases.readers import topics_overview
 
-    p = Providers.from_settings(_settings(), need_llm=False)
-    for t in p.topics.topics:
-        head = "trained" if t.id in p.model.topics else "no head yet: run `digest train`"
-        _line(f"{t.id}: {t.name} — {len(t.seeds)} seeds, {len(t.reading_lists)} reading lists; {head}")
+    with runtime(need_llm=False) as r:
+        rows = topics_overview(r)
+    for t in rows:
+        head = "trained" if t.trained else "no head yet: run `digest train`"
+        _line(f"{t.id}: {t.name} — {t.seeds} seeds, {t.reading_lists} reading lists; {head}")
 
 
 @topics_app.command("suggest")
@@ -467,7 +466,7 @@ def topics_suggest(
     n: Annotated[int, typer.Option(help="how many papers")] = 20,
 ) -> None:
     """The store's papers nearest to a topic's seed papers: vote on them to shape a new topic in minutes."""
-    from digest.readers import suggest
+    from digest.usecases.readers import suggest
 
     with runtime(need_llm=False) as r:
         rows = suggest(r, topic, n, err.print)
@@ -529,31 +528,6 @@ def replay(
     serve_forever(day.date(), shared or default_shared(), port, llm_port, llm_latency, _line)
 
 
-@app.command(rich_help_panel="Operations")
-def serve() -> None:
-    """Run the Prefect deployments in this process: 'daily-digest/daily' on DIGEST_SCHEDULE_CRON in
-    DIGEST_TIMEZONE, 'backfill/backfill', 'weekly/weekly' and 'retrain/retrain'. Needs a Prefect server
-    (schedules never fire on the ephemeral one): `prefect server start` and PREFECT_API_URL."""
-    from digest.ops import serve_deployments
-
-    serve_deployments(_settings())
-
-
-@app.command(rich_help_panel="Operations")
-def deploy(
-    pool: Annotated[
-        str, typer.Option(help="Prefect work pool (a process pool is created if missing)")
-    ] = "arxiv-digest",
-) -> None:
-    """Register the deployments on a Prefect work pool, carrying this machine's non-secret DIGEST_* settings
-    (secrets come from Prefect Secret blocks or the worker's environment). Start a worker with
-    `prefect worker start --pool arxiv-digest`."""
-    from digest.ops import deploy_to_pool
-
-    for line in deploy_to_pool(_settings(), pool):
-        _line(line)
-
-
 def _json_default(o: Any) -> Any:
     if isinstance(o, dt.date | dt.datetime):
         return o.isoformat()
@@ -562,6 +536,21 @@ def _json_default(o: Any) -> Any:
 
 def _interrupt(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")  # unwinds through run_day: the run is recorded as cancelled
+
+
+def load_plugins() -> None:
+    """Commands other installed packages add (``digest.plugins`` entry points): the Prefect flows package adds
+    ``digest deploy`` and ``digest serve``. The core never imports them."""
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="digest.plugins"):
+        try:
+            ep.load()(app, _settings)
+        except ImportError as exc:  # a plugin whose dependencies are missing: its commands are absent
+            logging.getLogger(__name__).warning("plugin %s not loaded: %s", ep.name, exc)
+
+
+load_plugins()
 
 
 def main() -> None:

@@ -21,18 +21,19 @@ from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from digest.config import Settings
 from digest.errors import ConfigError
 from digest.feedback import unsubscribe_link, vote_links
-from digest.models import DeliveryResult, DeliveryStatus, Digest
+from digest.models import DeliveryResult, DeliveryStatus, Digest, Edition
+from digest.render import edition_of
 from digest.render.formats import EmailBodies, email_bodies, email_subject
 from digest.retry import GaveUp, RetryPolicy, Transient
 from digest.store import Claim, Store
 
 log = logging.getLogger(__name__)
-Edition = Literal["daily", "weekly"]
+Cadence = Literal["daily", "weekly"]
 _ADDR = re.compile(r"^[^@\s:,]+@[^@\s:,]+$")
 
 
@@ -40,7 +41,7 @@ _ADDR = re.compile(r"^[^@\s:,]+@[^@\s:,]+$")
 class Subscriber:
     address: str
     topics: tuple[str, ...] | None = None  # None: every topic
-    edition: Edition = "daily"
+    edition: Cadence = "daily"
 
 
 def parse_subscribers(entries: list[str], known_topics: list[str] | None = None) -> list[Subscriber]:
@@ -51,7 +52,7 @@ def parse_subscribers(entries: list[str], known_topics: list[str] | None = None)
         if not _ADDR.match(addr):
             raise ConfigError(f"DIGEST_EMAIL_TO: {addr!r} is not an email address")
         topics: tuple[str, ...] | None = None
-        edition: Edition = "daily"
+        edition: Cadence = "daily"
         for spec in specs:
             if spec in ("daily", "weekly"):
                 edition = spec  # type: ignore[assignment]
@@ -81,6 +82,29 @@ class Refused(Exception):
     """The server refused this recipient for good (do not retry)."""
 
 
+class InDoubt(Exception):
+    """The message was handed over but the server's answer never came (a timeout or a dropped connection after
+    DATA): it may have been delivered. Never retried automatically — at most once per (edition, reader)."""
+
+
+class _DataTracking:
+    """Remembers whether the message body went out (``DATA``): an error after that point is in doubt."""
+
+    data_sent = False
+
+    def data(self, msg: Any) -> tuple[int, bytes]:
+        self.data_sent = True
+        return super().data(msg)  # type: ignore[misc]
+
+
+class _SMTP(_DataTracking, smtplib.SMTP):
+    pass
+
+
+class _SMTPSSL(_DataTracking, smtplib.SMTP_SSL):
+    pass
+
+
 class SMTPMailer:
     """SMTP with TLS chosen by port (465 ssl, 587 starttls), login only when a user is set."""
 
@@ -94,13 +118,11 @@ class SMTPMailer:
         s = self.settings
         assert s.smtp_host
         try:
-            smtp: smtplib.SMTP
+            smtp: _SMTP | _SMTPSSL
             if s.smtp_tls_mode == "ssl":
-                smtp = smtplib.SMTP_SSL(
-                    s.smtp_host, s.smtp_port, timeout=s.smtp_timeout, context=ssl.create_default_context()
-                )
+                smtp = _SMTPSSL(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout, context=ssl.create_default_context())
             else:
-                smtp = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout)
+                smtp = _SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout)
                 if s.smtp_tls_mode == "starttls":
                     smtp.starttls(context=ssl.create_default_context())
             if s.smtp_user:
@@ -117,15 +139,22 @@ class SMTPMailer:
 
 
 class _SMTPSession:
-    def __init__(self, smtp: smtplib.SMTP) -> None:
+    def __init__(self, smtp: _SMTP | _SMTPSSL) -> None:
         self.smtp = smtp
 
     def send(self, msg: EmailMessage) -> None:
+        self.smtp.data_sent = False
         try:
             self.smtp.send_message(msg)
         except smtplib.SMTPRecipientsRefused as exc:
             raise Refused(_why(exc)) from None
+        except smtplib.SMTPResponseException as exc:  # the server answered with a code: it did not take it
+            if 500 <= exc.smtp_code < 600:
+                raise Refused(_why(exc)) from None
+            raise Transient(_why(exc)) from None
         except (OSError, smtplib.SMTPException) as exc:
+            if self.smtp.data_sent:  # no answer after the body went out: maybe delivered
+                raise InDoubt(_why(exc)) from None
             raise Transient(_why(exc)) from None
 
 
@@ -153,6 +182,10 @@ def for_subscriber(d: Digest, sub: Subscriber) -> Digest:
     )
 
 
+def _edition(settings: Settings, d: Digest) -> Edition:
+    return edition_of(settings, d.topic_names)
+
+
 def build_message(
     d: Digest, settings: Settings, sub: Subscriber, page_url: str = "", bodies: EmailBodies | None = None
 ) -> EmailMessage:
@@ -164,10 +197,10 @@ def build_message(
     footer = f"You receive the {sub.edition} arXiv digest for: {topics}."
     if bodies is None:
         bodies = email_bodies(
-            d, settings.categories, page_url, footer, unsub_url, links, budget_bytes=settings.email_max_kb * 1000
+            d, _edition(settings, d), page_url, footer, unsub_url, links, budget_bytes=settings.email_max_kb * 1000
         )
     msg = EmailMessage()
-    msg["Subject"] = email_subject(d, settings.categories)
+    msg["Subject"] = email_subject(d, _edition(settings, d))
     msg["From"] = settings.email_from
     msg["To"] = sub.address
     msg["Date"] = formatdate(localtime=False)
@@ -190,7 +223,7 @@ def deliver(
     settings: Settings,
     owner: str,
     page_url: str = "",
-    resend: bool = False,
+    resend: bool | frozenset[str] = False,
 ) -> DeliveryResult:
     """Email edition ``edition`` (e.g. ``daily:2026-06-02``) of ``d`` to ``subscribers``. Never raises for SMTP."""
     t0 = time.perf_counter()
@@ -205,29 +238,35 @@ def deliver(
         res.skipped_reason = "no relevant papers"
         return res
     unsubscribed = store.unsubscribed()
-    todo: list[tuple[Subscriber, EmailMessage]] = []
+    todo: list[tuple[Subscriber, Digest]] = []
     for sub in subscribers:
         if sub.address in unsubscribed:
             continue
         part = for_subscriber(d, sub)
-        if not part.entries:
-            continue
-        claim = store.claim_delivery(edition, sub.address, owner, settings.lease_seconds, resend)
-        if claim == Claim.sent:
-            res.already.append(sub.address)
-        elif claim == Claim.sending:
-            res.busy.append(sub.address)
-        elif claim == Claim.unknown:
-            res.unknown.append(sub.address)
-        else:
-            todo.append((sub, build_message(part, settings, sub, page_url)))
+        if part.entries:
+            todo.append((sub, part))
     policy = RetryPolicy(tries=settings.email_max_tries, backoff=settings.email_backoff_seconds)
     pending = list(todo)
+
+    def claim(sub: Subscriber) -> bool:
+        """Claimed just before its message goes out (a crash leaves at most the message in flight in doubt)."""
+        again = resend if isinstance(resend, bool) else sub.address in resend
+        c = store.claim_delivery(edition, sub.address, owner, settings.lease_seconds, again)
+        if c == Claim.claimed:
+            return True
+        {Claim.sent: res.already, Claim.sending: res.busy}.get(c, res.unknown).append(sub.address)
+        return False
 
     def send_pending() -> None:
         with mailer.session() as session:
             while pending:
-                sub, msg = pending[0]
+                sub, part = pending[0]
+                if sub.address not in claimed:
+                    if not claim(sub):
+                        pending.pop(0)
+                        continue
+                    claimed.add(sub.address)
+                msg = build_message(part, settings, sub, page_url)
                 try:
                     session.send(msg)
                 except Refused as exc:  # permanent for this address: recorded, not retried
@@ -235,17 +274,25 @@ def deliver(
                     store.mark_delivery(edition, sub.address, owner, DeliveryStatus.failed, str(exc))
                     pending.pop(0)
                     continue
+                except InDoubt as exc:  # may have arrived: never sent again on its own
+                    res.unknown.append(sub.address)
+                    store.mark_delivery(edition, sub.address, owner, DeliveryStatus.unknown, str(exc))
+                    pending.pop(0)
+                    log.warning("email to %s may or may not have arrived (%s): not re-sent", sub.address, exc)
+                    raise Transient(f"connection lost after DATA: {exc}") from None  # a fresh connection
                 store.mark_delivery(edition, sub.address, owner, DeliveryStatus.sent, message_id=str(msg["Message-ID"]))
                 res.sent.append(sub.address)
                 pending.pop(0)
 
+    claimed: set[str] = set()
     if pending:
         try:
             policy.call(send_pending, f"SMTP {settings.smtp_host}:{settings.smtp_port}")
         except GaveUp as exc:
-            for sub, _msg in pending:
+            for sub, _part in pending:  # never handed over: the next run sends them
                 res.failed[sub.address] = exc.last
-                store.mark_delivery(edition, sub.address, owner, DeliveryStatus.failed, exc.last)
+                if sub.address in claimed:
+                    store.mark_delivery(edition, sub.address, owner, DeliveryStatus.failed, exc.last)
     res.seconds = round(time.perf_counter() - t0, 3)
     return res
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Callable
 
 from digest.config import Settings
 from digest.errors import FetchError
@@ -28,6 +29,9 @@ from digest.sources.http import ArxivClient
 from digest.store import Store
 
 log = logging.getLogger(__name__)
+
+
+Say = Callable[[str], None]
 
 
 class Ingestor:
@@ -159,3 +163,17 @@ class Ingestor:
             out.append(self.day(d))
             d += dt.timedelta(days=1)
         return out
+
+
+def store_missing(ids: list[str], settings: Settings, store: Store, arxiv: ArxivClient, say: Say | None = None) -> int:
+    """Papers the store does not have yet (seeds, voted papers), fetched by id from the arXiv API through the
+    run's one client (its spacing holds) and stored without an announcement day. Returns how many were asked."""
+    known = {p.id for p in store.get_papers(ids)}
+    missing = [i for i in ids if i not in known]
+    if not missing:
+        return 0
+    if say:
+        say(f"fetching {len(missing)} paper(s) from the arXiv API (batched, ≥{settings.arxiv_delay_seconds:g}s apart)")
+    got = api.fetch_ids(missing, settings, arxiv)
+    store.upsert_papers([p.model_copy(update={"announced": None}) for p in got], DaySource.api)
+    return len(missing)

@@ -8,7 +8,7 @@ import datetime as dt
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 
 from digest.text import clean_abstract, clean_text
 
@@ -72,6 +72,15 @@ class RunStatus(StrEnum):
     cancelled = "cancelled"
     running = "running"
     crashed = "crashed"  # found running with an expired lease (display only)
+
+    @property
+    def finished(self) -> bool:
+        """The day is done (nothing left for a catch-up or the watchdog): :data:`FINISHED`."""
+        return self in FINISHED
+
+
+#: the statuses after which a day needs no other run (the one definition: catch-up, status, watchdog)
+FINISHED = frozenset({RunStatus.ok, RunStatus.partial, RunStatus.no_announcement})
 
 
 # --- papers -----------------------------------------------------------------------------------------
@@ -171,6 +180,11 @@ class DayFetch(BaseModel):
     reason: str = ""
     seconds: float = 0.0
 
+
+    def summary(self) -> FetchSummary:
+        return FetchSummary(state=self.state, source=self.source, papers=len(self.papers), counts=self.counts,
+                            seconds=self.seconds)  # fmt: skip
+
     @property
     def approximate(self) -> bool:
         return self.source == DaySource.api
@@ -206,6 +220,10 @@ class ClassifyResult(BaseModel):
     embedded: int = 0  # papers embedded now (the rest came from the store's cache)
     embed_seconds: float = 0.0
     seconds: float = 0.0
+
+    def summary(self) -> ClassifySummary:
+        return ClassifySummary(papers=len(self.relevance), relevant=len(self.relevant_ids), embedded=self.embedded,
+                               embed_seconds=self.embed_seconds, seconds=self.seconds)  # fmt: skip
 
     @property
     def relevant_ids(self) -> list[str]:
@@ -290,6 +308,23 @@ class DigestEntry(BaseModel):
     summary: Summary | None = None
 
 
+class Edition(BaseModel):
+    """What every renderer of an edition needs besides the digest: the one context handed to the formats."""
+
+    categories: list[str] = Field(default_factory=lambda: ["cs.CV"])
+    site_url: str = "https://example.org/arxiv-digest/"
+    timezone: str = "America/New_York"
+    fulltext_zh: str | None = None
+    topic_names: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return ", ".join(self.categories)
+
+    def url(self, rel: str) -> str:
+        return self.site_url.rstrip("/") + "/" + rel.lstrip("/")
+
+
 class Digest(BaseModel):
     date: dt.date
     entries: list[DigestEntry]
@@ -332,40 +367,132 @@ class DeliveryResult(BaseModel):
 
 
 # --- the run ----------------------------------------------------------------------------------------
+class FetchSummary(BaseModel):
+    """What a run keeps of its :class:`DayFetch` (the papers themselves are in the store)."""
+
+    state: DayState | None = None
+    source: DaySource | None = None
+    papers: int = 0
+    counts: FetchCounts = Field(default_factory=FetchCounts)
+    seconds: float = 0.0
+
+
+class ClassifySummary(BaseModel):
+    """What a run keeps of its :class:`ClassifyResult`."""
+
+    papers: int = 0
+    relevant: int = 0
+    embedded: int = 0
+    embed_seconds: float = 0.0
+    seconds: float = 0.0
+
+
 class RunReport(BaseModel):
+    """One day's run: the stage records as they came back, composed once, and the verdict on the day.
+
+    The counts the report line, ``digest runs`` and the artifact show are read from the stage records (and
+    stored with them, as computed fields)."""
+
     date: dt.date | None = None
     status: RunStatus = RunStatus.ok
     reason: str = ""
-    fetched: int = 0
-    new: int = 0
-    duplicate: int = 0
-    replaced: int = 0
-    skipped: int = 0
-    relevant: int = 0
-    summarised: int = 0
-    cached: int = 0
-    called: int = 0
-    fallback: int = 0
-    failed: int = 0
-    emails_sent: int = 0
-    email_status: str = ""
-    tokens_in: int = 0
-    tokens_out: int = 0
-    cost: float = 0.0
-    duration_s: float = 0.0
-    files: list[str] = Field(default_factory=list)
-    empty_day: EmptyDayOutcome = EmptyDayOutcome.none
-    backends: dict[str, int] = Field(default_factory=dict)
-    stage_seconds: dict[str, float] = Field(default_factory=dict)
     run_id: int | None = None
+    duration_s: float = 0.0
+    fetch: FetchSummary = Field(default_factory=FetchSummary)
+    classify: ClassifySummary = Field(default_factory=ClassifySummary)
+    summary: SummaryStats = Field(default_factory=SummaryStats)
+    render: RenderResult | None = None
+    delivery: DeliveryResult | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def fetched(self) -> int:
+        return self.fetch.papers
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def new(self) -> int:
+        return self.fetch.counts.new
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def relevant(self) -> int:
+        return self.classify.relevant
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def summarised(self) -> int:
+        return self.summary.ok + self.summary.fallback
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def cached(self) -> int:
+        return self.summary.cached
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def failed(self) -> int:
+        return self.summary.papers - self.summary.ok - self.summary.fallback
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def fallback(self) -> int:
+        return self.summary.fallback
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def called(self) -> int:
+        return self.summary.called
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def tokens_in(self) -> int:
+        return self.summary.tokens_in
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def tokens_out(self) -> int:
+        return self.summary.tokens_out
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def cost(self) -> float:
+        return self.summary.cost
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def emails_sent(self) -> int:
+        return len(self.delivery.sent) if self.delivery else 0
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def email_status(self) -> str:
+        return self.delivery.status if self.delivery else ""
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def files(self) -> list[str]:
+        return sorted(set(self.render.written)) if self.render else []
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def stage_seconds(self) -> dict[str, float]:
+        out = {"fetch": self.fetch.seconds, "embed": self.classify.embed_seconds, "classify": self.classify.seconds,
+               "summarise": self.summary.seconds}  # fmt: skip
+        if self.render:
+            out["render"] = self.render.seconds
+        if self.delivery:
+            out["deliver"] = self.delivery.seconds
+        return out
 
     def line(self) -> str:
         day = self.date.isoformat() if self.date else "today"
+        s = self.summary
         email_note = f" ({self.email_status})" if self.email_status and not self.emails_sent else ""
         return (
             f"{day} {self.status.value}: fetched {self.fetched}, new {self.new}, relevant {self.relevant}, "
-            f"summarised {self.summarised} (cached {self.cached}, fallback {self.fallback}, failed {self.failed}), "
-            f"emails {self.emails_sent}{email_note}, tokens {self.tokens_in}/{self.tokens_out}, cost ${self.cost:.4f}"
-            + (f" [{', '.join(f'{k} {v}' for k, v in sorted(self.backends.items()))}]" if self.backends else "")
+            f"summarised {self.summarised} (cached {s.cached}, fallback {s.fallback}, failed {self.failed}), "
+            f"emails {self.emails_sent}{email_note}, tokens {s.tokens_in}/{s.tokens_out}, cost ${s.cost:.4f}"
+            + (f" [{', '.join(f'{k} {v}' for k, v in sorted(s.backends.items()))}]" if s.backends else "")
             + (f" — {self.reason}" if self.reason else "")
         )

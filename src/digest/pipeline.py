@@ -26,11 +26,14 @@ from digest.ingest import Ingestor
 from digest.llm.summarize import Summariser
 from digest.models import (
     ClassifyResult,
+    ClassifySummary,
     DayFetch,
     DayProgress,
     DayState,
     DeliveryResult,
+    Digest,
     EmptyDayOutcome,
+    FetchSummary,
     Paper,
     RenderResult,
     RunReport,
@@ -57,7 +60,7 @@ class Run:
 
     providers: Providers
     progress: Progress | None = None
-    resend: bool = False
+    resend: bool | frozenset[str] = False  # True: every reader again; a set: just those readers
     flow_run_id: str | None = None
     _ingestor: Ingestor | None = None
 
@@ -119,12 +122,16 @@ def summarise_stage(papers: list[Paper], run: Run) -> SummaryStats:
     return s.run(papers, tick=lambda _s: run.tick("summarise", 1, len(papers)))
 
 
-def progress_stage(day: dt.date, run: Run) -> DayProgress:
-    """The day's stored state: relevant papers and how many have a complete / fallback / no summary."""
-    store = run.providers.store
-    entries = build.entries_for(store.papers_of_day(day), store)
-    prog = DayProgress(relevant=len(entries))
-    for e in entries:
+def build_stage(day: dt.date, run: Run) -> Digest:
+    """The day's digest from the store, built once per run and handed to progress, render and deliver."""
+    p = run.providers
+    return build.build_digest(day, p.store, p.topic_names)
+
+
+def progress_of(d: Digest) -> DayProgress:
+    """The day's stored state: relevant papers and how many have a complete / fallback / no summary (pure)."""
+    prog = DayProgress(relevant=len(d.entries))
+    for e in d.entries:
         s = e.summary
         if s is None:
             prog.missing += 1
@@ -135,17 +142,16 @@ def progress_stage(day: dt.date, run: Run) -> DayProgress:
     return prog
 
 
-def render_stage(day: dt.date, run: Run) -> RenderResult:
+def render_stage(d: Digest, run: Run) -> RenderResult:
     p = run.providers
-    return render_day(day, p.settings, p.store, p.topic_names)
+    return render_day(d, p.edition, p.settings, p.store)
 
 
-def deliver_stage(day: dt.date, run: Run) -> DeliveryResult:
+def deliver_stage(d: Digest, run: Run) -> DeliveryResult:
     p = run.providers
-    d = build.build_digest(day, p.store, p.topic_names)
     daily = [s for s in p.subscribers if s.edition == "daily"]
-    page = p.settings.site_url.rstrip("/") + "/" + day_path(day, "html")
-    return deliver(d, f"daily:{day.isoformat()}", daily, p.mailer, p.store, p.settings, p.owner, page, run.resend)
+    page = p.edition.url(day_path(d.date, "html"))
+    return deliver(d, f"daily:{d.date.isoformat()}", daily, p.mailer, p.store, p.settings, p.owner, page, run.resend)
 
 
 @dataclass(frozen=True)
@@ -156,9 +162,9 @@ class Stages:
     classify: Callable[[list[Paper]], ClassifyResult]
     enrich: Callable[[list[str]], int]
     summarise: Callable[[list[Paper]], SummaryStats]
-    progress: Callable[[dt.date], DayProgress]
-    render: Callable[[dt.date], RenderResult]
-    deliver: Callable[[dt.date], DeliveryResult]
+    build: Callable[[dt.date], Digest]
+    render: Callable[[Digest], RenderResult]
+    deliver: Callable[[Digest], DeliveryResult]
 
 
 def plain_stages(run: Run) -> Stages:
@@ -167,7 +173,7 @@ def plain_stages(run: Run) -> Stages:
         classify=lambda ps: classify_stage(ps, run),
         enrich=lambda ids: enrich_stage(ids, run),
         summarise=lambda ps: summarise_stage(ps, run),
-        progress=lambda d: progress_stage(d, run),
+        build=lambda d: build_stage(d, run),
         render=lambda d: render_stage(d, run),
         deliver=lambda d: deliver_stage(d, run),
     )
@@ -201,8 +207,47 @@ def judge_day(
 
 
 # --- one day, end to end --------------------------------------------------------------------------------
+class Lease:
+    """The day leases this run holds (renewed by the heartbeat, released when the run closes)."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.names: list[str] = []
+
+    def __bool__(self) -> bool:
+        return bool(self.names)
+
+    def take(self, day: dt.date) -> None:
+        """Take the day's lease, or wait for it (``DIGEST_ON_BUSY=wait``), or raise :class:`BusyError`."""
+        p = self.run.providers
+        name = f"day:{day.isoformat()}"
+        deadline = time.monotonic() + (p.settings.busy_wait_seconds if p.settings.on_busy == "wait" else 0)
+        while True:
+            if p.store.acquire_lease(name, p.owner, p.settings.lease_seconds):
+                self.names.append(name)
+                return
+            if time.monotonic() >= deadline:
+                holder = p.store.lease_holder(name)
+                who = holder.owner if holder else "another run"
+                raise BusyError(
+                    f"{day} is being processed by {who}: it will finish the day (DIGEST_ON_BUSY=wait to wait)"
+                )
+            time.sleep(1.0)
+
+    def renew(self) -> None:
+        p = self.run.providers
+        for name in self.names:
+            p.store.renew_lease(name, p.owner, p.settings.lease_seconds)
+
+    def release(self) -> None:
+        p = self.run.providers
+        for name in self.names:
+            p.store.release_lease(name, p.owner)
+        self.names = []
+
+
 @contextmanager
-def _heartbeat(run: Run, run_id: int, lease: list[str]) -> Iterator[None]:
+def _heartbeat(run: Run, run_id: int, lease: Lease) -> Iterator[None]:
     """Renew the day's lease and the run's heartbeat while the run works."""
     p = run.providers
     stop = threading.Event()
@@ -212,8 +257,7 @@ def _heartbeat(run: Run, run_id: int, lease: list[str]) -> Iterator[None]:
         while not stop.wait(every):
             try:
                 p.store.heartbeat(run_id)
-                if lease:
-                    p.store.renew_lease(lease[0], p.owner, p.settings.lease_seconds)
+                lease.renew()
             except Exception as exc:  # a missed beat is not fatal; the lease is long enough for a few
                 log.warning("heartbeat failed: %s", exc)
 
@@ -226,20 +270,32 @@ def _heartbeat(run: Run, run_id: int, lease: list[str]) -> Iterator[None]:
         t.join(timeout=5)
 
 
-def acquire_day(run: Run, day: dt.date, lease: list[str]) -> None:
-    """Take the day's lease, or wait for it (``DIGEST_ON_BUSY=wait``), or raise :class:`BusyError`."""
-    p = run.providers
-    name = f"day:{day.isoformat()}"
-    deadline = time.monotonic() + (p.settings.busy_wait_seconds if p.settings.on_busy == "wait" else 0)
-    while True:
-        if p.store.acquire_lease(name, p.owner, p.settings.lease_seconds):
-            lease.append(name)
-            return
-        if time.monotonic() >= deadline:
-            holder = p.store.lease_holder(name)
-            who = holder.owner if holder else "another run"
-            raise BusyError(f"{day} is being processed by {who}: it will finish the day (DIGEST_ON_BUSY=wait to wait)")
-        time.sleep(1.0)
+@dataclass
+class DayRecords:
+    """What the stages returned for one day, as they returned it (the report is composed from these once)."""
+
+    date: dt.date | None = None
+    fetch: FetchSummary | None = None
+    classify: ClassifySummary | None = None
+    summary: SummaryStats | None = None
+    render: RenderResult | None = None
+    delivery: DeliveryResult | None = None
+    status: RunStatus = RunStatus.ok
+    reason: str = ""
+
+    def report(self, run_id: int, seconds: float) -> RunReport:
+        return RunReport(
+            date=self.date,
+            status=self.status,
+            reason=self.reason,
+            run_id=run_id,
+            duration_s=round(seconds, 3),
+            fetch=self.fetch or FetchSummary(),
+            classify=self.classify or ClassifySummary(),
+            summary=self.summary or SummaryStats(),
+            render=self.render,
+            delivery=self.delivery,
+        )
 
 
 def run_day(day: dt.date | None, run: Run, stages: Stages | None = None) -> RunReport:
@@ -247,111 +303,80 @@ def run_day(day: dt.date | None, run: Run, stages: Stages | None = None) -> RunR
     st = stages or plain_stages(run)
     p = run.providers
     t0 = time.perf_counter()
-    report = RunReport(date=day)
-    report.run_id = run_id = p.store.start_run("day", None, p.owner, run.flow_run_id)
-    lease: list[str] = []
+    rec = DayRecords(date=day)
+    run_id = p.store.start_run("day", None, p.owner, run.flow_run_id)
+    lease = Lease(run)
     try:
         with _heartbeat(run, run_id, lease):
             if day is not None:
-                acquire_day(run, day, lease)
+                lease.take(day)
                 p.store.heartbeat(run_id, day)  # the run's day is recorded once it holds the day's lease
             f = st.fetch(day)
-            report.date = f.date
-            _add_fetch(report, f)
+            rec.date, rec.fetch = f.date, f.summary()
             if f.date is not None and not lease:
-                acquire_day(run, f.date, lease)
+                lease.take(f.date)
                 p.store.heartbeat(run_id, f.date)
-            _day_body(f, run, st, report)
+            _day_body(f, run, st, rec)
     except BusyError as exc:
-        report.status, report.reason = RunStatus.busy, str(exc)
+        rec.status, rec.reason = RunStatus.busy, str(exc)
     except Exception as exc:
-        fail(report, exc)
+        rec.status, rec.reason = failure(rec.date, exc)
     except BaseException as exc:  # SIGTERM / SIGINT: record it, free the day, let the caller stop
-        report.status = RunStatus.cancelled
-        report.reason = f"interrupted ({exc.__class__.__name__}); the day's lease is released: re-run the day"
-        report.duration_s = round(time.perf_counter() - t0, 3)
-        _close(run, run_id, report, lease)
+        rec.status = RunStatus.cancelled
+        rec.reason = f"interrupted ({exc.__class__.__name__}); the day's lease is released: re-run the day"
+        _close(run, lease, rec.report(run_id, time.perf_counter() - t0))
         raise
-    report.duration_s = round(time.perf_counter() - t0, 3)
-    _close(run, run_id, report, lease)
+    report = rec.report(run_id, time.perf_counter() - t0)
+    _close(run, lease, report)
     log.info("%s", report.line())
     return report
 
 
-def _close(run: Run, run_id: int, report: RunReport, lease: list[str]) -> None:
-    p = run.providers
-    for name in lease:
-        p.store.release_lease(name, p.owner)
-    p.store.finish_run(run_id, report)
+def _close(run: Run, lease: Lease, report: RunReport) -> None:
+    lease.release()
+    if report.run_id is not None:
+        run.providers.store.finish_run(report.run_id, report)
 
 
-def _day_body(f: DayFetch, run: Run, st: Stages, report: RunReport) -> None:
+def _day_body(f: DayFetch, run: Run, st: Stages, rec: DayRecords) -> None:
     p = run.providers
     llm = p.chat is not None
     if f.state != DayState.announced or f.date is None:
-        report.status, report.reason = judge_day(f, None, None, llm)
+        rec.status, rec.reason = judge_day(f, None, None, llm)
         return
     day = f.date
     c = st.classify(f.papers)
-    report.stage_seconds.update(embed=c.embed_seconds, classify=c.seconds)
+    rec.classify = c.summary()
     relevant_ids = set(c.relevant_ids)
     relevant = [x for x in f.papers if x.id in relevant_ids]
-    report.relevant = len(relevant)
     if relevant:
         st.enrich([x.id for x in relevant])
-        s = st.summarise(relevant)
-        _add_stats(report, s)
-    progress = st.progress(day)
+        rec.summary = st.summarise(relevant)
+    digest = st.build(day)
+    progress = progress_of(digest)
     status, reason = judge_day(f, progress, None, llm, len(f.papers))
     if status == RunStatus.failed:  # a day in alarm publishes nothing new: previous files untouched
-        report.status, report.reason = status, reason + "; nothing published (fix the cause and re-run)"
+        rec.status, rec.reason = status, reason + "; nothing published (fix the cause and re-run)"
         return
-    r = st.render(day)
-    report.stage_seconds["render"] = r.seconds
-    report.files = sorted(set(r.written))
-    report.empty_day = r.empty_day
-    delivery = None
+    rec.render = r = st.render(digest)
     if r.published and relevant:
-        delivery = st.deliver(day)
-        report.stage_seconds["deliver"] = delivery.seconds
-        report.emails_sent = len(delivery.sent)
-        report.email_status = delivery.status
-    report.status, report.reason = judge_day(f, progress, delivery, llm, len(f.papers))
-    if report.status == RunStatus.ok and not relevant:
-        report.reason = f"no relevant papers among {len(f.papers)} (DIGEST_EMPTY_DAY={p.settings.empty_day.value})"
+        rec.delivery = st.deliver(digest)
+    rec.status, rec.reason = judge_day(f, progress, rec.delivery, llm, len(f.papers))
+    if rec.status == RunStatus.ok and not relevant:
+        rec.reason = f"no relevant papers among {len(f.papers)} (DIGEST_EMPTY_DAY={p.settings.empty_day.value})"
         if r.empty_day == EmptyDayOutcome.kept_existing:
-            report.reason += "; the existing digest is kept"
-    elif report.status == RunStatus.ok and not llm:
-        report.reason = "no LLM endpoint (DIGEST_LLM_BASE_URL): offline summaries"
+            rec.reason += "; the existing digest is kept"
+    elif rec.status == RunStatus.ok and not llm:
+        rec.reason = "no LLM endpoint (DIGEST_LLM_BASE_URL): offline summaries"
 
 
-def fail(report: RunReport, exc: BaseException) -> None:
-    """Record why the run failed (known errors in one line; anything else with its type)."""
+def failure(day: dt.date | None, exc: BaseException) -> tuple[RunStatus, str]:
+    """Why the run failed (known errors in one line; anything else with its type)."""
     if isinstance(exc, DigestError):
-        report.status, report.reason = RunStatus.failed, str(exc)
-    else:  # a bug or an OS error (disk full, permissions): record it, do not lose the report
-        log.error("run of %s crashed", report.date, exc_info=exc)
-        report.status, report.reason = RunStatus.failed, mask_secrets(f"{exc.__class__.__name__}: {exc}")
-
-
-def _add_fetch(report: RunReport, f: DayFetch) -> None:
-    report.fetched = len(f.papers)
-    report.new, report.duplicate = f.counts.new, f.counts.duplicate
-    report.replaced, report.skipped = f.counts.replaced, f.counts.skipped
-    report.stage_seconds["fetch"] = f.seconds
-
-
-def _add_stats(report: RunReport, stats: SummaryStats) -> None:
-    report.summarised = stats.ok + stats.fallback
-    report.cached = stats.cached
-    report.called = stats.called
-    report.fallback = stats.fallback
-    report.failed = stats.papers - stats.ok - stats.fallback
-    report.tokens_in = stats.tokens_in
-    report.tokens_out = stats.tokens_out
-    report.cost = stats.cost
-    report.backends = dict(stats.backends)
-    report.stage_seconds["summarise"] = stats.seconds
+        return RunStatus.failed, str(exc)
+    # a bug or an OS error (disk full, permissions): record it, do not lose the report
+    log.error("run of %s crashed", day, exc_info=exc)
+    return RunStatus.failed, mask_secrets(f"{exc.__class__.__name__}: {exc}")
 
 
 # --- ranges and catch-up --------------------------------------------------------------------------------
@@ -360,9 +385,6 @@ def run_range(start: dt.date, end: dt.date, run: Run, stages: Stages | None = No
     if end < start:
         raise DigestError(f"the range ends ({end}) before it starts ({start})")
     return [run_day(day, run, stages) for day in weekdays(start, end)]
-
-
-DONE = {RunStatus.ok.value, RunStatus.partial.value, RunStatus.no_announcement.value}
 
 
 def missed_days(run: Run, today: dt.date) -> list[dt.date]:
@@ -376,9 +398,8 @@ def missed_days(run: Run, today: dt.date) -> list[dt.date]:
     window = [d for d in weekdays(start, today - dt.timedelta(days=1))][-n:]
     if not window:
         return []
-    finished = {
-        r["date"] for r in p.store.runs_of_days(window[0] - dt.timedelta(days=10), today) if r["status"] in DONE
-    }
+    runs = p.store.runs_of_days(window[0] - dt.timedelta(days=10), today)
+    finished = {r["date"] for r in runs if RunStatus(r["status"]).finished}
     finished |= {d for d, _ in p.store.digest_days()}
     before = [d for d in finished if d is not None and d < today]
     if not before:

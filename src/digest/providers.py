@@ -13,17 +13,17 @@ import os
 import socket
 from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
-from typing import Any
 
 from digest.config import Settings
 from digest.deliver import Mailer, SMTPMailer, Subscriber, parse_subscribers
-from digest.errors import ConfigError, ModelError
 from digest.llm.client import ChatClient, OpenAIChat, openai_client
 from digest.llm.fallback import GoogleTranslator, Translator
 from digest.llm.prompts import Prompts, load_prompts
-from digest.relevance.embed import Embedder, OnnxEncoder, OpenAIEmbedder, encoder_files
-from digest.relevance.model import PACKAGED_MODEL, RelevanceModel
+from digest.models import Edition
+from digest.relevance.embed import Embedder
+from digest.relevance.model import RelevanceModel
+from digest.relevance.setup import build_embedder, check_embedder_settings, model_path
+from digest.render import edition_of
 from digest.sources.http import ArxivClient
 from digest.store import Store
 from digest.topics import Topics, load_topics
@@ -34,14 +34,6 @@ log = logging.getLogger(__name__)
 def owner_id() -> str:
     """Who is running: host and process (shown when another run holds a day)."""
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def model_path(settings: Settings) -> Path:
-    """``DIGEST_RELEVANCE_MODEL``, else the reader's retrained model in ``DIGEST_DATA_DIR``, else the packaged one."""
-    if settings.relevance_model is not None:
-        return settings.relevance_model
-    mine = settings.data_dir / "relevance-model.npz"
-    return mine if mine.is_file() else PACKAGED_MODEL
 
 
 @dataclass
@@ -65,6 +57,17 @@ class Providers:
         if self.embedder_override is not None:
             return self.embedder_override
         return build_embedder(self.settings, self.model)
+
+    def embedder_for(self, model: RelevanceModel) -> Embedder:
+        """The embedder a given model was trained with (the run's own when it is the run's model's)."""
+        if self.embedder_override is not None or model.embedder == self.model.embedder:
+            return self.embedder
+        return build_embedder(self.settings, model)
+
+    @property
+    def edition(self) -> Edition:
+        """The rendering context of this installation's editions (categories, site, topics)."""
+        return edition_of(self.settings, self.topic_names)
 
     @property
     def topic_names(self) -> dict[str, str]:
@@ -109,28 +112,3 @@ class Providers:
     def close(self) -> None:
         self.arxiv.close()
         self.store.close()
-
-
-def check_embedder_settings(settings: Settings, model: RelevanceModel) -> None:
-    """Fail before any work when the embedder settings cannot produce the model's embeddings."""
-    if settings.embedder == "openai":
-        if not settings.embed_base_url:
-            raise ConfigError("DIGEST_EMBEDDER=openai needs DIGEST_EMBED_BASE_URL (an OpenAI-compatible /v1 URL)")
-        want = f"openai:{settings.embed_model}"
-        if model.embedder != want:
-            raise ConfigError(
-                f"DIGEST_EMBEDDER=openai gives {want!r} embeddings but the relevance model was trained on "
-                f"{model.embedder!r}: retrain with `digest train` under these settings, or unset DIGEST_EMBEDDER"
-            )
-        return
-    try:
-        encoder_files(model.embedder, model_path(settings))
-    except ModelError as exc:
-        raise ConfigError(str(exc)) from None
-
-
-def build_embedder(settings: Settings, model: RelevanceModel) -> Embedder:
-    if settings.embedder == "openai":
-        client: Any = openai_client(settings, settings.embed_base_url, settings.embed_api_key or settings.llm_api_key)
-        return OpenAIEmbedder(client, settings.embed_model)
-    return OnnxEncoder(encoder_files(model.embedder, model_path(settings)))

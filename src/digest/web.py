@@ -98,9 +98,8 @@ class WebApp:
         )
         return html_page(
             d,
-            self.p.settings.categories,
+            self.p.edition,
             index_href="/",
-            fulltext_zh=self.p.settings.fulltext_zh_url,
             votes=lambda e: self._controls(e.id, e.best_topic or ANY),
             rest=rest,
             rest_vote=lambda r: self._controls(r.id, ANY, ("up",)),

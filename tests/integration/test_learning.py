@@ -17,9 +17,9 @@ import pytest
 
 from digest.config import load_settings
 from digest.models import DaySource, Paper
-from digest.providers import build_embedder
 from digest.relevance.embed import embed_papers
 from digest.relevance.model import PACKAGED_MODEL, RelevanceModel
+from digest.relevance.setup import build_embedder
 from digest.relevance.votes import Base, base_path
 from digest.replay import ArxivState, LLMState
 from digest.replay.smtp import Mailbox

@@ -1,12 +1,13 @@
-"""Prompt rendering from the template files in ``digest/prompts/`` (read with ``importlib.resources``) and the prompt hash recorded with each summary."""
+"""Prompt rendering from the template files in ``digest/prompts/`` (read with ``importlib.resources``) and the
+prompt hash recorded with each summary."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from importlib import resources
 from dataclasses import dataclass
 from functools import cached_property
+from importlib import resources
 from pathlib import Path
 from typing import Any
 

@@ -195,9 +195,8 @@ def finetune_encoder(
     max_tokens: int = FT_MAX_TOKENS,
 ) -> tuple[OnnxEncoder, tuple[np.ndarray, np.ndarray]]:
     """Tune on the time split's early papers (→ validation scores) and on all papers (→ the shipped encoder)."""
-    from digest.relevance.model import Params
+    from digest.relevance.model import FINETUNED_PARAMS, Params
     from digest.relevance.train import fit, scores_of, topics_of
-    from digest.relevance.usecase import DEFAULT_PARAMS
     from digest.topics import load_topics
 
     topics = topics_of(ex, load_topics(settings.topics).ids)
@@ -212,7 +211,7 @@ def finetune_encoder(
     )
     early_enc = OnnxEncoder(early_files)
     emb = early_enc.embed(texts)
-    params = Params(**DEFAULT_PARAMS)
+    params = Params(**FINETUNED_PARAMS)
     m = fit([ex[i] for i in tr], emb[tr], topics, params, early_enc.name)
     split_scores = (va, scores_of(m, [ex[i] for i in va], emb[va]))
     say(f"fine-tuning on all {len(ex)} papers (the shipped encoder) …")

@@ -267,3 +267,7 @@ def choose_threshold(labels: np.ndarray, score: np.ndarray, min_recall2: float =
 
 def today() -> str:
     return dt.date.today().isoformat()
+
+
+#: the fusion chosen on the time split for a fine-tuned encoder (docs/RELEVANCE.md)
+FINETUNED_PARAMS: dict[str, Any] = {"w": 0.3, "c_tfidf": 64.0, "c_emb": 1.0}

@@ -16,22 +16,19 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from scipy import sparse
 
-from digest.config import Settings
 from digest.errors import ModelError
-from digest.models import DaySource, Paper
-from digest.providers import build_embedder
+from digest.models import Paper
 from digest.relevance.data import Example
-from digest.relevance.embed import embed_papers
-from digest.relevance.model import PACKAGED_MODEL, RelevanceModel, Targets, fit_heads, metrics
-from digest.sources import api
-from digest.sources.http import ArxivClient
+from digest.relevance.embed import Embedder, embed_papers
+from digest.relevance.model import RelevanceModel, Targets, fit_heads, metrics
 from digest.store import ANY, Store, Vote
-from digest.topics import Topic, load_topics
+from digest.topics import Topic
 
 Say = Callable[[str], None]
 W_VOTE = 20.0  # an explicit vote outweighs many labels nearby: it must decide its own paper
@@ -83,20 +80,6 @@ class Base:
         self.x = sparse.csr_matrix((z["x_data"].astype(np.float32), z["x_indices"], z["x_indptr"]), shape=shape)
 
 
-def _fetch_missing(ids: list[str], settings: Settings, store: Store, say: Say) -> None:
-    known = {p.id for p in store.get_papers(ids)}
-    missing = [i for i in ids if i not in known]
-    if not missing:
-        return
-    say(f"fetching {len(missing)} seed paper(s) from the arXiv API (batched, ≥{settings.arxiv_delay_seconds:g}s apart)")
-    client = ArxivClient(settings)
-    try:
-        got = api.fetch_ids(missing, settings, client)
-    finally:
-        client.close()
-    store.upsert_papers([p.model_copy(update={"announced": None}) for p in got], DaySource.api)
-
-
 def vote_targets(votes: Sequence[Vote], topics: Sequence[str], best: dict[str, str]) -> dict[str, dict[str, int]]:
     """paper id → topic → 1 / 0 from the latest votes (``any``: up = the paper's best topic, down = all)."""
     out: dict[str, dict[str, int]] = {}
@@ -115,68 +98,68 @@ def vote_targets(votes: Sequence[Vote], topics: Sequence[str], best: dict[str, s
     return out
 
 
-def retrain_from_votes(settings: Settings, store: Store, output: Path | None, say: Say) -> list[str]:
-    """``digest train`` without labels: the reader's model from base data + seeds + votes."""
-    base_model = RelevanceModel.load(PACKAGED_MODEL)
-    base = Base(base_path(PACKAGED_MODEL))
-    topics_cfg = load_topics(settings.topics)
-    topics = _model_topics(topics_cfg.topics, base.topics)
-    embedder = build_embedder(settings, base_model)
-    votes = store.current_votes()
-    seeds = {t.id: t.seeds for t in topics_cfg.topics if t.seeds}
-    _fetch_missing(sorted({i for s in seeds.values() for i in s} | {v.paper_id for v in votes}), settings, store, say)
-    voted = {p.id: p for p in store.get_papers(sorted({v.paper_id for v in votes}))}
-    seed_papers = {p.id: p for p in store.get_papers(sorted({i for s in seeds.values() for i in s}))}
-    for t, ids in seeds.items():
-        lost = [i for i in ids if i not in seed_papers]
-        if lost:
-            say(f"topic {t}: {len(lost)} seed(s) not found on arXiv or in the store: {', '.join(lost[:5])}")
-    # the current model's best topic for "any" up-votes
-    rows: list[Paper] = []
-    extra_y: list[list[int]] = []
-    extra_w: list[list[float]] = []
-    t_index = {t: k for k, t in enumerate(topics)}
-    vemb_all, _ = embed_papers(list(voted.values()), embedder, store)
-    best = {}
-    if voted:
-        s = base_model.topic_scores([p.title for p in voted.values()], [p.abstract for p in voted.values()], vemb_all)
-        best = {p.id: base_model.topics[int(np.argmax(r))] for p, r in zip(voted.values(), s, strict=True)}
-    by_vote = vote_targets(votes, topics, best)
-    for pid, tv in by_vote.items():
-        if pid not in voted:
-            continue
-        rows.append(voted[pid])
-        y = [-1] * len(topics)
-        w = [W_VOTE] * len(topics)
-        for t, v in tv.items():
-            y[t_index[t]] = v
-        extra_y.append(y)
-        extra_w.append(w)
+@dataclass
+class VotePlan:
+    """The rows a retraining adds to the base data, and their per-topic targets and weights (no features yet)."""
+
+    topics: list[str]
+    rows: list[Paper] = field(default_factory=list)
+    y: list[list[int]] = field(default_factory=list)
+    w: list[list[float]] = field(default_factory=list)
+    by_vote: dict[str, dict[str, int]] = field(default_factory=dict)
+    unlabelled: int = 0
+
+    def add(self, paper: Paper, targets: dict[str, int], weight: float) -> None:
+        y = [-1] * len(self.topics)
+        for t, v in targets.items():
+            y[self.topics.index(t)] = v
+        self.rows.append(paper)
+        self.y.append(y)
+        self.w.append([weight] * len(self.topics))
+
+    def targets(self) -> Targets:
+        n = len(self.topics)
+        return Targets(np.array(self.y, np.int8).reshape(-1, n), np.array(self.w, np.float32).reshape(-1, n))
+
+
+def plan_targets(
+    topics: list[str],
+    votes: Sequence[Vote],
+    voted: dict[str, Paper],
+    best: dict[str, str],
+    seeds: dict[str, list[str]],
+    seed_papers: dict[str, Paper],
+    base_topics: Sequence[str],
+    base_ids: Sequence[str],
+    pool: Sequence[Paper],
+) -> VotePlan:
+    """Pure: votes (latest per paper and topic) as hard targets, seeds as positives, and — for a topic seeded
+    anew — unlabelled papers of ``pool`` as weak negatives."""
+    plan = VotePlan(topics=list(topics))
+    plan.by_vote = vote_targets(votes, topics, best)
+    for pid, tv in plan.by_vote.items():
+        if pid in voted:
+            plan.add(voted[pid], tv, W_VOTE)
     for t, ids in seeds.items():
         for i in ids:
-            if i in seed_papers and i not in by_vote:
-                y = [-1] * len(topics)
-                y[t_index[t]] = 1
-                rows.append(seed_papers[i])
-                extra_y.append(y)
-                extra_w.append([W_SEED] * len(topics))
-    seeded = [t for t in topics if t in seeds or t not in base.topics]
-    unl: list[Paper] = []
+            if i in seed_papers and i not in plan.by_vote:
+                plan.add(seed_papers[i], {t: 1}, W_SEED)
+    seeded = [t for t in topics if t in seeds or t not in base_topics]
     if seeded:
-        taken = {p.id for p in rows} | set(base.ids)
-        unl = [p for p in store.iter_papers() if p.id not in taken][:MAX_UNLABELLED]
+        taken = {p.id for p in plan.rows} | set(base_ids)
+        unl = [p for p in pool if p.id not in taken][:MAX_UNLABELLED]
         for p in unl:
-            y = [-1] * len(topics)
-            for t in seeded:
-                y[t_index[t]] = 0
-            rows.append(p)
-            extra_y.append(y)
-            extra_w.append([W_UNLABELLED] * len(topics))
-    say(f"retraining on {len(base.ids)} base labels, {sum(len(v) for v in seeds.values())} seeds, "
-        f"{len(by_vote)} voted papers, {len(unl)} unlabelled papers as weak negatives")  # fmt: skip
-    emb_rows, _ = embed_papers(rows, embedder, store) if rows else (np.zeros((0, base.emb.shape[1]), np.float32), 0)
-    x_rows = base_model.tfidf([p.title for p in rows], [p.abstract for p in rows]) if rows else None
-    # base rows: their labels train the shipped topics (unless seeded anew); as weak negatives for new topics
+            plan.add(p, dict.fromkeys(seeded, 0), W_UNLABELLED)
+        plan.unlabelled = len(unl)
+    return plan
+
+
+def base_targets(
+    base: Base, topics: list[str], seeds: dict[str, list[str]], by_vote: dict[str, dict[str, int]]
+) -> Targets:
+    """Pure: the base labels train the shipped topics (unless seeded anew), are weak negatives for new topics,
+    and a vote on a base paper overrides its label."""
+    t_index = {t: k for k, t in enumerate(topics)}
     yb = np.full((len(base.ids), len(topics)), -1, np.int8)
     wb = np.ones((len(base.ids), len(topics)), np.float32)
     for t, k in t_index.items():
@@ -185,15 +168,35 @@ def retrain_from_votes(settings: Settings, store: Store, output: Path | None, sa
         else:
             yb[:, k] = 0
             wb[:, k] = W_UNLABELLED
-    for row_i, pid in enumerate(base.ids):  # a vote on a base paper overrides its label
+    for row_i, pid in enumerate(base.ids):
         for topic, v in by_vote.get(pid, {}).items():
             yb[row_i, t_index[topic]] = v
             wb[row_i, t_index[topic]] = W_VOTE
-    targets = Targets(yb, wb).stack(
-        Targets(
-            np.array(extra_y, np.int8).reshape(-1, len(topics)), np.array(extra_w, np.float32).reshape(-1, len(topics))
-        )
-    )
+    return Targets(yb, wb)
+
+
+@dataclass
+class Refit:
+    model: RelevanceModel
+    f1_before: float
+    f1_after: float
+
+
+def fit_from_votes(
+    base: Base,
+    base_model: RelevanceModel,
+    plan: VotePlan,
+    seeds: dict[str, list[str]],
+    seed_papers: dict[str, Paper],
+    embedder: Embedder,
+    store: Store | None,
+) -> Refit:
+    """Fit the topic heads on base data + the plan's rows; thresholds for seeded topics; the model card."""
+    topics = plan.topics
+    rows = plan.rows
+    emb_rows, _ = embed_papers(rows, embedder, store) if rows else (np.zeros((0, base.emb.shape[1]), np.float32), 0)
+    x_rows = base_model.tfidf([p.title for p in rows], [p.abstract for p in rows]) if rows else None
+    targets = base_targets(base, topics, seeds, plan.by_vote).stack(plan.targets())
     x = sparse.vstack([base.x, x_rows]).tocsr() if x_rows is not None else base.x
     emb = np.vstack([base.emb, emb_rows]) if len(rows) else base.emb
     before = _f1_on_base(base, base_model, topics)
@@ -204,25 +207,19 @@ def retrain_from_votes(settings: Settings, store: Store, output: Path | None, sa
         **base_model.card,
         "trained": dt.date.today().isoformat(),
         "retrained_from": "base labels + seeds + votes",
-        "votes": len(by_vote),
+        "votes": len(plan.by_vote),
         "seeds": {t: len(v) for t, v in seeds.items()},
         "topics": list(topics),
     }
-    target = output or settings.data_dir / "relevance-model.npz"
-    model.save(target)
-    after = _decisions(model, list(voted.values()), vemb_all, by_vote)
-    lines = [
-        f"base labels F1 before {before:.3f}" + (f" / after {_f1_on_base(base, model, topics):.3f}" if before else ""),
-        f"votes used: {len(by_vote)} papers; decided as voted after retraining: {after[0]} of {after[1]}",
-    ]
-    if seeds:
-        lines.append(
-            "seeds used: " + ", ".join(f"{t} {sum(i in seed_papers for i in ids)}" for t, ids in seeds.items())
-        )
-    if after[2]:
-        lines.append("still disagree with their vote: " + ", ".join(after[2][:10]))
-    lines.append(f"model → {target} (topics {', '.join(topics)}); the next run uses it")
-    return lines
+    return Refit(model, before, _f1_on_base(base, model, topics) if before else 0.0)
+
+
+def best_topics(model: RelevanceModel, papers: list[Paper], emb: np.ndarray) -> dict[str, str]:
+    """Each paper's highest-scoring topic under ``model`` (where an ``any`` up-vote lands)."""
+    if not papers:
+        return {}
+    s = model.topic_scores([p.title for p in papers], [p.abstract for p in papers], emb)
+    return {p.id: model.topics[int(np.argmax(r))] for p, r in zip(papers, s, strict=True)}
 
 
 def seed_thresholds(
@@ -257,7 +254,7 @@ def seed_thresholds(
     return out
 
 
-def _model_topics(configured: Sequence[Topic], base_topics: Sequence[str]) -> list[str]:
+def model_topics(configured: Sequence[Topic], base_topics: Sequence[str]) -> list[str]:
     ids = [t.id for t in configured]
     return ids or list(base_topics)
 
@@ -270,8 +267,8 @@ def _assemble(
     icpt: np.ndarray,
     seed_papers: dict[str, Paper],
     seeds: dict[str, list[str]],
-    embedder: object,
-    store: Store,
+    embedder: Embedder,
+    store: Store | None,
 ) -> RelevanceModel:
     """The new model: same vocabulary/encoder/threshold; explanations = labelled positives + seed papers."""
     keep = [i for i, ts in enumerate(base_model.pos_topics) if any(t in topics and t not in seeds for t in ts)]
@@ -283,7 +280,7 @@ def _assemble(
         ps = [seed_papers[i] for i in ids if i in seed_papers]
         if not ps:
             continue
-        e, _ = embed_papers(ps, embedder, store)  # type: ignore[arg-type]
+        e, _ = embed_papers(ps, embedder, store)
         pos_emb.append(e)
         pos_ids += [p.id for p in ps]
         pos_titles += [p.title for p in ps]
@@ -321,7 +318,7 @@ def _f1_on_base(base: Base, model: RelevanceModel, topics: Sequence[str]) -> flo
     return float(metrics(base.label, s >= model.threshold)["f1"]) if len(s) else 0.0
 
 
-def _decisions(
+def decisions(
     model: RelevanceModel, papers: list[Paper], emb: np.ndarray, by_vote: dict[str, dict[str, int]]
 ) -> tuple[int, int, list[str]]:
     if not papers:

@@ -1,4 +1,4 @@
-"""The render stage: the store's digests → Markdown, HTML, index, RSS/Atom under ``output/`` (atomic writes)."""
+"""The render stage: a day's :class:`Digest` → Markdown, HTML, index, RSS/Atom under ``output/`` (atomic writes)."""
 
 from __future__ import annotations
 
@@ -7,21 +7,32 @@ import time
 from pathlib import Path
 
 from digest.config import Settings
-from digest.models import EmptyDayMode, EmptyDayOutcome, RenderResult
+from digest.models import Digest, Edition, EmptyDayMode, EmptyDayOutcome, RenderResult
 from digest.render.build import build_digest
 from digest.render.files import write_atomic
 from digest.render.formats import day_path, feeds, html_page, index_page, markdown
 from digest.store import Store
 
 
-def render_day(day: dt.date, settings: Settings, store: Store, topic_names: dict[str, str]) -> RenderResult:
-    """(Re)build a day's digest files from the store, then the index and the feeds.
+def edition_of(settings: Settings, topic_names: dict[str, str]) -> Edition:
+    """The one rendering context of this installation's editions."""
+    return Edition(
+        categories=list(settings.categories),
+        site_url=settings.site_url,
+        timezone=settings.timezone,
+        fulltext_zh=settings.fulltext_zh_url,
+        topic_names=topic_names,
+    )
+
+
+def render_day(d: Digest, ed: Edition, settings: Settings, store: Store) -> RenderResult:
+    """Write a day's digest files, then the index and the feeds.
 
     A day with nothing relevant never overwrites an existing digest: it is skipped, or gets a short note,
     as ``DIGEST_EMPTY_DAY`` says.
     """
     t0 = time.perf_counter()
-    d = build_digest(day, store, topic_names)
+    day = d.date
     out = Path(settings.output_dir)
     res = RenderResult(day=day, entries=len(d.entries))
     md_path, html_path = out / day_path(day, "md"), out / day_path(day, "html")
@@ -34,32 +45,32 @@ def render_day(day: dt.date, settings: Settings, store: Store, topic_names: dict
             res.empty_day = EmptyDayOutcome.skipped
             return _timed(res, t0)
         res.empty_day = EmptyDayOutcome.note
-    pages = (
-        (md_path, markdown(d, settings.categories)),
-        (html_path, html_page(d, settings.categories, fulltext_zh=settings.fulltext_zh_url)),
-    )
-    for path, text in pages:
+    for path, text in ((md_path, markdown(d, ed)), (html_path, html_page(d, ed))):
         _write(path, text.encode("utf-8"), out, res)
     store.save_digest(day, len(d.entries), [str(p.relative_to(out)) for p in (md_path, html_path)])
-    render_site(settings, store, topic_names, res)
+    render_site(ed, settings, store, res, {day: d})
     res.published = bool(d.entries)
     return _timed(res, t0)
 
 
-def render_site(settings: Settings, store: Store, topic_names: dict[str, str], res: RenderResult) -> None:
-    """The archive index and the feeds (combined and per topic) over the last ``DIGEST_FEED_DAYS`` digest days."""
+def render_site(
+    ed: Edition, settings: Settings, store: Store, res: RenderResult, built: dict[dt.date, Digest] | None = None
+) -> None:
+    """The archive index and the feeds (combined and per topic) over the last ``DIGEST_FEED_DAYS`` digest days
+    (``built``: digests this run already has, not rebuilt from the store)."""
     out = Path(settings.output_dir)
     days = store.digest_days()
     weeks = sorted(p.stem for p in (out / "weekly").glob("*.html")) if (out / "weekly").is_dir() else []
-    _write(out / "index.html", index_page(days, settings.categories, topic_names, weeks).encode("utf-8"), out, res)
+    _write(out / "index.html", index_page(days, ed, weeks).encode("utf-8"), out, res)
     recent = sorted((d for d, _n in days), reverse=True)
     horizon = recent[0] - dt.timedelta(days=settings.feed_days - 1) if recent else dt.date.min
-    digests = [build_digest(d, store, topic_names) for d in recent if d >= horizon]
-    rss, atom = feeds(digests, settings.categories, settings.site_url, settings.timezone)
+    have = built or {}
+    digests = [have.get(d) or build_digest(d, store, ed.topic_names) for d in recent if d >= horizon]
+    rss, atom = feeds(digests, ed)
     _write(out / "feed.xml", rss, out, res)
     _write(out / "atom.xml", atom, out, res)
-    for tid, name in topic_names.items():
-        rss, atom = feeds(digests, settings.categories, settings.site_url, settings.timezone, tid, name)
+    for tid, name in ed.topic_names.items():
+        rss, atom = feeds(digests, ed, tid, name)
         _write(out / "feeds" / f"{tid}.xml", rss, out, res)
         _write(out / "feeds" / f"{tid}.atom.xml", atom, out, res)
 

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from feedgen.feed import FeedGenerator
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from digest.models import Digest
+from digest.models import Digest, Edition
 from digest.render.view import EntryView, header, md_cell, md_link_text, md_note, md_para, md_url, sections, views
 
 
@@ -47,9 +47,9 @@ def week_path(week: str, ext: str) -> str:
     return f"weekly/{week}.{ext}"
 
 
-def markdown(d: Digest, categories: list[str]) -> str:
+def markdown(d: Digest, ed: Edition) -> str:
     name = "digest.md.j2" if d.entries else "empty.md.j2"
-    return _env(False).get_template(name).render(header=header(d, categories), entries=views(d))
+    return _env(False).get_template(name).render(header=header(d, ed.categories), entries=views(d))
 
 
 @dataclass(frozen=True)
@@ -61,20 +61,19 @@ class RestRow:
 
 def html_page(
     d: Digest,
-    categories: list[str],
+    ed: Edition,
     index_href: str | None = "../../index.html",
-    fulltext_zh: str | None = None,
     votes: Callable[[EntryView], Any] | None = None,
     rest: list[RestRow] | None = None,
     rest_vote: Callable[[RestRow], Any] | None = None,
 ) -> str:
-    entries = views(d, fulltext_zh)
+    entries = views(d, ed.fulltext_zh)
     return (
         _env(True)
         .get_template("digest.html.j2")
         .render(
-            page_title=d.title or f"arXiv {', '.join(categories)} · {d.date.isoformat()}",
-            header=header(d, categories),
+            page_title=d.title or f"arXiv {ed.label} · {d.date.isoformat()}",
+            header=header(d, ed.categories),
             sections=sections(entries, d.topic_names),
             total=len(entries),
             index_href=index_href,
@@ -98,9 +97,7 @@ class TopicFeed:
     href: str
 
 
-def index_page(
-    days: list[tuple[dt.date, int]], categories: list[str], topic_names: dict[str, str], weeks: list[str] | None = None
-) -> str:
+def index_page(days: list[tuple[dt.date, int]], ed: Edition, weeks: list[str] | None = None) -> str:
     rows = [IndexRow(d.isoformat(), n, day_path(d, "html")) for d, n in sorted(days, reverse=True)]
     wrows = [IndexRow(w, 0, week_path(w, "html")) for w in sorted(weeks or [], reverse=True)]
     return (
@@ -109,30 +106,28 @@ def index_page(
         .render(
             days=rows,
             weeks=wrows,
-            categories=", ".join(categories),
-            topics=", ".join(topic_names.values()),
-            topic_feeds=[TopicFeed(n, f"feeds/{t}.xml") for t, n in topic_names.items()],
+            categories=ed.label,
+            topics=", ".join(ed.topic_names.values()),
+            topic_feeds=[TopicFeed(n, f"feeds/{t}.xml") for t, n in ed.topic_names.items()],
         )
     )
 
 
 def feeds(
     digests: list[Digest],
-    categories: list[str],
-    site_url: str,
-    timezone: str,
+    ed: Edition,
     topic: str | None = None,
     topic_name: str = "",
 ) -> tuple[bytes, bytes]:
     """(RSS 2.0, Atom): one item per paper (only ``topic``'s papers when given); GUID = arXiv id."""
-    tz = ZoneInfo(timezone)
-    site = site_url if site_url.endswith("/") else site_url + "/"
+    tz = ZoneInfo(ed.timezone)
+    site = ed.site_url if ed.site_url.endswith("/") else ed.site_url + "/"
     ordered = sorted(digests, key=lambda d: d.date, reverse=True)
     newest = dt.datetime.combine(ordered[0].date if ordered else dt.date(1970, 1, 1), dt.time(0), tz)
     names = ordered[0].topic_names if ordered else {}
     fg = FeedGenerator()
     fg.id(site + (f"feeds/{topic}" if topic else ""))
-    fg.title(f"arXiv {', '.join(categories)} digest" + (f" · {topic_name}" if topic else ""))
+    fg.title(f"arXiv {ed.label} digest" + (f" · {topic_name}" if topic else ""))
     fg.subtitle(
         f"Relevant new papers ({topic_name or ', '.join(names.values()) or 'all topics'}) "
         "with English and Chinese TL;DRs"
@@ -169,10 +164,10 @@ def _esc(s: str) -> str:
     return html.escape(s, quote=True)
 
 
-def email_subject(d: Digest, categories: list[str]) -> str:
+def email_subject(d: Digest, ed: Edition) -> str:
     if d.title:
         return f"{d.title}: {len(d.entries)} 篇相关论文"
-    return f"arXiv {', '.join(categories)} 摘要 {d.date.isoformat()}: {len(d.entries)} 篇相关论文"
+    return f"arXiv {ed.label} 摘要 {d.date.isoformat()}: {len(d.entries)} 篇相关论文"
 
 
 @dataclass(frozen=True)
@@ -185,7 +180,7 @@ class EmailBodies:
 
 def email_bodies(
     d: Digest,
-    categories: list[str],
+    ed: Edition,
     page_url: str = "",
     footer: str = "",
     unsubscribe_url: str = "",
@@ -196,14 +191,14 @@ def email_bodies(
     import css_inline
 
     entries = views(d)
-    subject = email_subject(d, categories)
-    heading = d.title or f"arXiv {', '.join(categories)} · {d.date.isoformat()}"
+    subject = email_subject(d, ed)
+    heading = d.title or f"arXiv {ed.label} · {d.date.isoformat()}"
 
     def render(keep: list[EntryView], compact: bool, omitted: int) -> tuple[str, str]:
         ctx = {
             "subject": subject,
             "heading": heading,
-            "header": header(d, categories),
+            "header": header(d, ed.categories),
             "sections": sections(keep, d.topic_names),
             "compact": compact,
             "omitted": omitted,

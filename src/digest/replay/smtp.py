@@ -1,4 +1,6 @@
-"""A real SMTP server on 127.0.0.1 (aiosmtpd, the ``replay`` extra, imported only when started) that keeps every message it receives (replay, tests, bench)."""
+"""A real SMTP server on 127.0.0.1 that keeps every message it receives (replay, tests, bench).
+
+aiosmtpd is the ``replay`` extra, imported only when the server starts: a plain install does without it."""
 
 from __future__ import annotations
 
@@ -21,14 +23,14 @@ class Mailbox:
     delay: float = 0.0  # seconds before accepting each message (a slow server)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        assert isinstance(msg, EmailMessage)
+        self.messages.append(msg)  # taken in (like a relay that scans or greylists), then answered late
+        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
         if self.delay:
             import asyncio
 
             await asyncio.sleep(self.delay)
-        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        assert isinstance(msg, EmailMessage)
-        self.messages.append(msg)
-        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
         return "250 OK"
 
 

@@ -7,11 +7,11 @@ import pytest
 
 from digest.config import Settings
 from digest.models import DaySource, DayState, Paper, Relevance, Summary, SummaryStatus, SummaryTier
-from digest.render import render_day
 from digest.replay.llm import translate
 from digest.store import Store
 from tests.conftest import REAL_DAY
 from tests.shared import corpus_by_day
+from tests.unit.render.stored import render_day
 
 DAY = dt.date.fromisoformat(REAL_DAY)
 NAMES = {"clip": "CLIP / contrastive VLM", "editing": "image editing"}

@@ -10,11 +10,11 @@ from bs4 import BeautifulSoup
 
 from digest.config import Settings
 from digest.models import DaySource, DayState, EmptyDayMode, EmptyDayOutcome, Paper, Relevance
-from digest.render import render_day
 from digest.render.math import to_html
 from digest.store import Store
 from tests.conftest import run_cli
 from tests.unit.render.conftest import DAY, HOSTILE, NAMES
+from tests.unit.render.stored import render_day
 
 
 def page(settings: Settings) -> BeautifulSoup:

@@ -1,14 +1,24 @@
-"""Use cases: what each ``digest`` command does, as one function each (the CLI only parses and prints)."""
+"""The daily job's use cases: run, fetch, classify, summarise, render; and reading runs and papers back."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from digest.errors import DigestError, UsageError
 from digest.models import ClassifyResult, DayFetch, DeliveryResult, Paper, RenderResult, RunReport, SummaryStats
-from digest.pipeline import Run, classify_stage, deliver_stage, missed_days, render_stage, run_day, run_range
+from digest.pipeline import (
+    Run,
+    build_stage,
+    classify_stage,
+    deliver_stage,
+    missed_days,
+    render_stage,
+    run_day,
+    run_range,
+)
 from digest.sources.calendar import weekdays
 from digest.text import split_id
 
@@ -116,6 +126,20 @@ def render_and_deliver(run: Run, day: dt.date, email: bool) -> RenderOutcome:
         raise DigestError(f"no papers announced on {day} in the store: run `digest run --date {day}` first")
     if not store.get_relevance([(p.id, p.version) for p in papers]):
         raise DigestError(f"the papers of {day} are not classified yet: run `digest classify --date {day}` first")
-    res = render_stage(day, run)
-    delivery = deliver_stage(day, run) if email and res.published and res.entries else None
+    d = build_stage(day, run)
+    res = render_stage(d, run)
+    delivery = deliver_stage(d, run) if email and res.published and res.entries else None
     return RenderOutcome(res, delivery)
+
+
+def recent_runs(run: Run, n: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``digest runs``: the last ``n`` runs (a run killed without cleanup shows as crashed) and emails in doubt."""
+    p = run.providers
+    rows = p.store.last_runs(n, stale_after=p.settings.lease_seconds * 2)
+    doubtful = [d for d in p.store.deliveries() if d["status"] in ("unknown", "failed", "sending")]
+    return rows, doubtful
+
+
+def papers_of_day(run: Run, day: dt.date) -> list[Paper]:
+    """``digest papers``: the papers of an announcement day, as stored."""
+    return run.providers.store.papers_of_day(day)

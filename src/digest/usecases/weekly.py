@@ -73,16 +73,17 @@ def weekly_edition(run: Run, week: str | None, email: bool = True) -> WeeklyResu
     res = RenderResult(day=friday)
     written = []
     if d.entries:
-        html = html_page(d, p.settings.categories, index_href="../index.html", fulltext_zh=p.settings.fulltext_zh_url)
-        for ext, text in (("md", markdown(d, p.settings.categories)), ("html", html)):
+        ed = p.edition
+        html = html_page(d, ed, index_href="../index.html")
+        for ext, text in (("md", markdown(d, ed)), ("html", html)):
             path = out / week_path(label, ext)
             if write_atomic(path, text.encode("utf-8")):
                 written.append(str(path.relative_to(out)))
-        render_site(p.settings, p.store, p.topic_names, res)
+        render_site(ed, p.settings, p.store, res)
         written += res.written
     delivery = None
     if email and d.entries:
         subs = [s for s in p.subscribers if s.edition == "weekly"]
-        page = p.settings.site_url.rstrip("/") + "/" + week_path(label, "html")
+        page = p.edition.url(week_path(label, "html"))
         delivery = deliver(d, f"weekly:{label}", subs, p.mailer, p.store, p.settings, p.owner, page, run.resend)
     return WeeklyResult(label, len(d.entries), written, delivery)

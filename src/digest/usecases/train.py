@@ -1,4 +1,5 @@
-"""``digest train`` and ``digest eval``: reading the inputs, embedding, training, writing the model."""
+"""``digest train``, ``digest eval`` and ``digest classify --input``: reading the inputs, embedding through the
+providers' embedder, training, writing the model; retraining from votes and seeds."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ import numpy as np
 
 from digest.config import Settings
 from digest.errors import UsageError
-from digest.providers import build_embedder, model_path
-from digest.relevance.classify import check_embedder
+from digest.ingest import store_missing
+from digest.models import ClassifyResult, Paper
+from digest.providers import Providers
+from digest.relevance import votes as vt
+from digest.relevance.classify import check_embedder, classify, classify_rows, read_input_jsonl
 from digest.relevance.data import (
     Example,
     label_examples,
@@ -21,10 +25,9 @@ from digest.relevance.data import (
     reading_list_examples,
 )
 from digest.relevance.embed import Embedder, embed_papers
-from digest.relevance.model import Params, RelevanceModel, choose_threshold, metrics
+from digest.relevance.model import FINETUNED_PARAMS, PACKAGED_MODEL, Params, RelevanceModel, choose_threshold, metrics
 from digest.relevance.train import oof_scores, topics_of, train
 from digest.store import Store
-from digest.topics import load_topics
 
 Say = Callable[[str], None]
 
@@ -37,6 +40,8 @@ def parse_reading_lists(items: Sequence[str], settings: Settings) -> list[tuple[
         if not sep or not topic or not path:
             raise UsageError(f"--reading-list {raw!r}: write TOPIC=FILE, e.g. editing=notes/image-editing.md")
         out.append((topic.strip(), Path(path.strip())))
+    from digest.topics import load_topics
+
     for t in load_topics(settings.topics).topics:
         out.extend((t.id, p) for p in t.reading_lists)
     return out
@@ -54,7 +59,7 @@ def embed_examples(
 
 
 def train_command(
-    settings: Settings,
+    p: Providers,
     labels: Sequence[Path] | None,
     corpus: Path | None,
     reading_lists: Sequence[str],
@@ -66,11 +71,9 @@ def train_command(
     epochs: float = 3.0,
     max_tokens: int = 256,
 ) -> list[str]:
-    store = Store(settings.db_url)
+    settings, store = p.settings, p.store
     if not labels:
-        from digest.relevance.votes import retrain_from_votes
-
-        return retrain_from_votes(settings, store, output, say)
+        return retrain(p, output, say)
     labs = merge_labels(labels)
     corp = read_corpus(corpus)
     ex, missing = label_examples(labs, corp, store)
@@ -91,38 +94,28 @@ def train_command(
             settings, ex, split, say, target.parent / "encoder", epochs=epochs, max_tokens=max_tokens
         )
     else:
-        current = RelevanceModel.load(model_path(settings))
-        embedder = build_embedder(settings, current)
+        embedder = p.embedder
     emb = embed_examples(ex, embedder, store)
     extra_emb = embed_examples(extra, embedder, store) if extra else None
-    params = Params(**DEFAULT_PARAMS) if finetune else Params()
-    order = load_topics(settings.topics).ids
+    params = Params(**FINETUNED_PARAMS) if finetune else Params()
+    order = p.topics.ids
     result = train(ex, emb, embedder.name, params, extra, extra_emb, folds, split, split_override, finetune, order)
     target = output or settings.data_dir / "relevance-model.npz"
     result.model.save(target)
-    from digest.relevance.votes import save_base_features
-
-    base = save_base_features(target, result.model, ex, emb)
+    base = vt.save_base_features(target, result.model, ex, emb)
     return [*result.lines(), f"model → {target} (topics {', '.join(result.model.topics)}; base data → {base.name}); "
             f"{len(extra)} reading-list positives added"]  # fmt: skip
 
 
-#: the fusion chosen on the time split for a fine-tuned encoder (docs/RELEVANCE.md)
-DEFAULT_PARAMS: dict[str, Any] = {"w": 0.3, "c_tfidf": 64.0, "c_emb": 1.0}
-
-
-def eval_command(
-    settings: Settings, labels: Path, corpus: Path | None, cv: bool, folds: int
-) -> dict[str, dict[str, Any]]:
+def eval_command(p: Providers, labels: Path, corpus: Path | None, cv: bool, folds: int) -> dict[str, dict[str, Any]]:
     """Metrics of the current model on held-out labels (or k-fold CV of the procedure), plus baselines."""
-    store = Store(settings.db_url)
+    settings, store, current = p.settings, p.store, p.model
     ex, _missing = label_examples(read_labels(labels), read_corpus(corpus), store)
-    current = RelevanceModel.load(model_path(settings))
-    embedder = build_embedder(settings, current)
+    embedder = p.embedder
     check_embedder(current, embedder)
     emb = embed_examples(ex, embedder, store)
     y = np.array([e.label for e in ex])
-    topics = load_topics(settings.topics)
+    topics = p.topics
     out: dict[str, dict[str, Any]] = {}
     kw = np.array([max(topics.keyword_scores(f"{e.paper.title} {e.paper.abstract}").values()) for e in ex])
     out["keyword"] = metrics(y, kw >= 0.5)
@@ -137,3 +130,63 @@ def eval_command(
         thr = current.threshold if settings.relevance_threshold is None else settings.relevance_threshold
         out["model"] = metrics(y, s >= thr)
     return out
+
+
+def retrain(p: Providers, output: Path | None, say: Say) -> list[str]:
+    """``digest train`` without labels: the reader's model from the shipped base data, each topic's seeds and
+    every vote (papers missing from the store are fetched through the run's arXiv client)."""
+    base_model = RelevanceModel.load(PACKAGED_MODEL)
+    base = vt.Base(vt.base_path(PACKAGED_MODEL))
+    topics = vt.model_topics(p.topics.topics, base.topics)
+    embedder = p.embedder_for(base_model)
+    votes = p.store.current_votes()
+    seeds = {t.id: t.seeds for t in p.topics.topics if t.seeds}
+    wanted = sorted({i for s in seeds.values() for i in s} | {v.paper_id for v in votes})
+    store_missing(wanted, p.settings, p.store, p.arxiv, say)
+    voted = {x.id: x for x in p.store.get_papers(sorted({v.paper_id for v in votes}))}
+    seed_papers = {x.id: x for x in p.store.get_papers(sorted({i for s in seeds.values() for i in s}))}
+    for t, ids in seeds.items():
+        lost = [i for i in ids if i not in seed_papers]
+        if lost:
+            say(f"topic {t}: {len(lost)} seed(s) not found on arXiv or in the store: {', '.join(lost[:5])}")
+    vemb, _ = embed_papers(list(voted.values()), embedder, p.store)
+    best = vt.best_topics(base_model, list(voted.values()), vemb)
+    needs_pool = any(t in seeds or t not in base.topics for t in topics)
+    pool: list[Paper] = list(p.store.iter_papers()) if needs_pool else []
+    plan = vt.plan_targets(topics, votes, voted, best, seeds, seed_papers, base.topics, base.ids, pool)
+    say(f"retraining on {len(base.ids)} base labels, {sum(len(v) for v in seeds.values())} seeds, "
+        f"{len(plan.by_vote)} voted papers, {plan.unlabelled} unlabelled papers as weak negatives")  # fmt: skip
+    fit = vt.fit_from_votes(base, base_model, plan, seeds, seed_papers, embedder, p.store)
+    target = output or p.settings.data_dir / "relevance-model.npz"
+    fit.model.save(target)
+    agree, total, disagree = vt.decisions(fit.model, list(voted.values()), vemb, plan.by_vote)
+    lines = [
+        f"base labels F1 before {fit.f1_before:.3f}" + (f" / after {fit.f1_after:.3f}" if fit.f1_before else ""),
+        f"votes used: {len(plan.by_vote)} papers; decided as voted after retraining: {agree} of {total}",
+    ]
+    if seeds:
+        lines.append(
+            "seeds used: " + ", ".join(f"{t} {sum(i in seed_papers for i in ids)}" for t, ids in seeds.items())
+        )
+    if disagree:
+        lines.append("still disagree with their vote: " + ", ".join(disagree[:10]))
+    lines.append(f"model → {target} (topics {', '.join(topics)}); the next run uses it")
+    return lines
+
+
+def classify_file(
+    p: Providers, source: Path, target: Path, tick: Callable[[int], None] | None = None
+) -> ClassifyResult:
+    """``digest classify --input/--output``: score a JSONL of papers (same order and count), nothing stored."""
+    try:
+        with open(source, encoding="utf-8") as f:
+            items = read_input_jsonl(f)
+    except OSError as exc:
+        raise UsageError(f"cannot read {source} ({exc.strerror})") from None
+    res = classify(items, p.model, p.embedder, None, p.settings.relevance_threshold, tick, explain=False)
+    tmp = target.with_name(target.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for line in classify_rows(items, res.relevance):
+            f.write(line + "\n")
+    tmp.replace(target)
+    return res

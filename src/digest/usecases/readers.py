@@ -1,4 +1,6 @@
-"""The reader's side: votes from the command line and files, topics and their cold-start suggestions."""
+"""The reader's side: votes from the command line and files, topics and their cold-start suggestions.
+
+Papers the store lacks are fetched through the run's one arXiv client (its spacing holds)."""
 
 from __future__ import annotations
 
@@ -10,9 +12,9 @@ import numpy as np
 
 from digest.errors import UsageError
 from digest.feedback import read_vote_file
+from digest.ingest import store_missing
 from digest.pipeline import Run
 from digest.relevance.embed import embed_papers
-from digest.relevance.votes import _fetch_missing
 from digest.store import ANY, Vote
 from digest.text import split_id
 
@@ -33,7 +35,7 @@ def add_vote(run: Run, paper: str, vote: str, topic: str | None, who: str = "") 
     if t != ANY and t not in known_topics(run):
         raise UsageError(f"--topic {t!r} is not a topic (known: {', '.join(known_topics(run))})")
     p = run.providers
-    _fetch_missing([pid], p.settings, p.store, lambda _m: None)
+    store_missing([pid], p.settings, p.store, p.arxiv)
     if not p.store.get_papers([pid]):
         raise UsageError(f"{pid} is neither in the store nor on arXiv")
     v = Vote(paper_id=pid, topic=t, vote=vote, who=who, source="cli")
@@ -45,7 +47,7 @@ def import_votes(run: Run, path: Path) -> int:
     """``digest feedback import``: all lines or nothing (a bad line names its number)."""
     votes = read_vote_file(path, known_topics(run))
     p = run.providers
-    _fetch_missing(sorted({v.paper_id for v in votes}), p.settings, p.store, lambda _m: None)
+    store_missing(sorted({v.paper_id for v in votes}), p.settings, p.store, p.arxiv)
     return p.store.add_votes(votes)
 
 
@@ -65,7 +67,7 @@ def suggest(run: Run, topic: str, n: int = 20, say: Callable[[str], None] | None
         raise UsageError(f"no topic {topic!r} in {p.settings.topics or 'the shipped topics'}")
     if not t.seeds:
         raise UsageError(f'topic {topic!r} has no seeds: add `seeds = ["2406.01234", …]` to its [[topics]] table')
-    _fetch_missing(t.seeds, p.settings, p.store, say or (lambda _m: None))
+    store_missing(t.seeds, p.settings, p.store, p.arxiv, say)
     seeds = p.store.get_papers(t.seeds)
     pool = [x for x in p.store.iter_papers() if x.id not in set(t.seeds)]
     if not seeds or not pool:
@@ -78,4 +80,26 @@ def suggest(run: Run, topic: str, n: int = 20, say: Callable[[str], None] | None
     return [
         Suggestion(pool[i].id, pool[i].title, round(float(best[i]), 3), seeds[int(np.argmax(sims[i]))].id)
         for i in order
+    ]
+
+
+def list_votes(run: Run) -> list[Vote]:
+    """``digest feedback list``: every vote recorded, oldest first."""
+    return run.providers.store.all_votes()
+
+
+@dataclass(frozen=True)
+class TopicLine:
+    id: str
+    name: str
+    seeds: int
+    reading_lists: int
+    trained: bool
+
+
+def topics_overview(run: Run) -> list[TopicLine]:
+    """``digest topics list``: the configured topics and whether the model has a head for each."""
+    p = run.providers
+    return [
+        TopicLine(t.id, t.name, len(t.seeds), len(t.reading_lists), t.id in p.model.topics) for t in p.topics.topics
     ]
