@@ -35,3 +35,48 @@ def test_a_slow_relay_gets_each_edition_at_most_once(
     assert rows == dict.fromkeys(readers, "unknown")
     code, out, _err = run_cli("runs")
     assert code == 0 and "ana@example.org: unknown" in out and "--resend" in out
+
+
+def test_a_gateway_that_quotes_the_key_back_publishes_no_secret(
+    arxiv_state: ArxivState, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from pathlib import Path
+
+    key = "sk-proj-QUOTEDBACK0123456789abcdef"
+
+    class Gateway(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # a 422 whose body quotes the request's credentials
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            body = json.dumps({"error": {"message": f"bad request from {self.headers.get('authorization')}",
+                                         "type": "invalid_request_error"}}).encode()  # fmt: skip
+            self.send_response(422)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Gateway)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    arxiv_state.day = dt.date.fromisoformat(DAY)
+    try:
+        for k, v in {"DIGEST_LLM_BASE_URL": f"http://127.0.0.1:{server.server_address[1]}/v1",
+                     "DIGEST_LLM_API_KEY": key}.items():  # fmt: skip
+            monkeypatch.setenv(k, v)
+        code, out, err = run_cli("-v", "run", "--date", DAY)
+    finally:
+        server.shutdown()
+    assert code != 0  # the configured LLM never answered: the day fails
+    secret = key.removeprefix("sk-proj-")
+    assert secret not in out + err
+    db = Path(env["DIGEST_DB_URL"].removeprefix("sqlite:///"))
+    assert db.stat().st_size > 0 and secret.encode() not in db.read_bytes()
+    for f in Path(env["DIGEST_OUTPUT_DIR"]).rglob("*") if Path(env["DIGEST_OUTPUT_DIR"]).exists() else []:
+        assert not f.is_file() or secret.encode() not in f.read_bytes(), f
+    code, out, err = run_cli("runs")
+    assert secret not in out + err

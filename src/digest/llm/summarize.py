@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from digest.config import Settings
+from digest.errors import mask_secrets
 from digest.llm.cache import Route, best_stored, is_final
 from digest.llm.client import ChatClient, ChatRefused, ChatUnavailable
 from digest.llm.fallback import Probe, Translator, first_sentence
@@ -121,7 +122,8 @@ class Summariser:
                     reason=reason,
                 )
             except Exception as exc:  # network, timeout, bad answer: a marked extractive summary, never a crash
-                reason = f"{reason}; translation unavailable ({exc.__class__.__name__}: {str(exc)[:120]})".lstrip("; ")
+                why = mask_secrets(f"{exc.__class__.__name__}: {str(exc)[:120]}", self.settings.secrets())
+                reason = f"{reason}; translation unavailable ({why})".lstrip("; ")
         else:
             reason = f"{reason}; translation unavailable".lstrip("; ")
         return Summary(**base, tier=SummaryTier.extractive, backend="extractive", reason=reason)
@@ -192,7 +194,8 @@ class Summariser:
                     reason="repaired" if attempt else "",
                 ), requests
         verb = "rejected" if answered else "unavailable"
-        reason = f"LLM answer {verb}: " + "; ".join(errors)[:500]
+        # upstream text may quote the key back (a gateway's 422): masked before it is stored, logged or shown
+        reason = mask_secrets(f"LLM answer {verb}: " + "; ".join(errors)[:500], self.settings.secrets())
         log.warning("%s: %s", paper.id, reason)
         return self.fallback(paper, reason, (tin, tout), answered), requests
 

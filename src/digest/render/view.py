@@ -191,10 +191,20 @@ def broken_view(e: DigestEntry, exc: BaseException) -> EntryView:
     )  # fmt: skip
 
 
+#: what a reader may be told of a fallback: generic phrases only, never upstream text (the operator's log has it)
+_READER_REASONS = (
+    ("LLM answer rejected", "the LLM's answer was rejected"),
+    ("LLM answer unavailable", "the LLM was unavailable"),
+    ("translation unavailable", "translation unavailable"),
+    ("repaired", "repaired"),
+)
+
+
 def _short_reason(reason: str) -> str:
-    """The first clause of a stored reason, without exception details (the store keeps the whole text)."""
-    parts = [re.sub(r"\s*\(.*$", "", part).strip() for part in one_line(reason).split(";")]
-    return "; ".join(part for part in parts if part)[:160]
+    """A short, generic reason for readers: which kind of fallback, never the stored details."""
+    text = one_line(reason)
+    said = [phrase for key, phrase in _READER_REASONS if key in text]
+    return "; ".join(said) if said else ("fallback" if text else "")
 
 
 def views(d: Digest, fulltext_zh: str | None = None) -> list[EntryView]:

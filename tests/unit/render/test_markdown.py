@@ -68,7 +68,7 @@ def test_markdown_matches_reference_structure(rendered: tuple[Settings, Store, l
         assert plain == " ".join(p.abstract.split())
         assert "image editing" in paras[6] or "CLIP / contrastive VLM" in paras[6]  # the topic in the meta line
         if s.status.value == "fallback":
-            assert "⚠" in paras[2] and "wrong language" in paras[2] and "⚠" in row
+            assert "⚠" in paras[2] and "answer was rejected" in paras[2] and "wrong language" not in paras[2] and "⚠" in row
             assert paras[3] == "First sentence."
 
 
