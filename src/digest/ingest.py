@@ -50,7 +50,12 @@ class Ingestor:
             ann = rss.fetch_announcement(self.settings, self.client)
             counts = FetchCounts(skipped=ann.skipped)
             if ann.date is not None and ann.papers:
+                before = self.store.day_info(ann.date)
                 counts = self.store.upsert_papers(ann.papers, DaySource.rss, ann.date) + counts
+                if before is not None and before.source == DaySource.api:
+                    # the day was reconstructed (approximate): the announcement's own list replaces it
+                    moved = self.store.assign_day(ann.date, [p.id for p in ann.papers])
+                    log.warning("%s: the feed's list replaces the approximate one (%d papers moved)", ann.date, moved)
                 self.store.record_day(ann.date, DayState.announced, DaySource.rss, len(ann.papers))
             elif ann.date is not None and ann.skipped:  # only replacements: an announcement with nothing new
                 self.store.record_day(ann.date, DayState.announced, DaySource.rss, 0)
@@ -80,16 +85,28 @@ class Ingestor:
         if not is_announcement_weekday(day):
             return DayFetch(date=day, state=DayState.no_announcement, reason=f"{day:%A}: arXiv announces Monday–Friday")
         info = self.store.day_info(day)
+        if info is not None and info.state == DayState.announced and info.source == DaySource.api:
+            # approximate: replaced by the feed's list whenever the feed carries the day
+            try:
+                feed_day, feed_counts = self.read_feed()
+            except FetchError as exc:
+                log.warning("RSS unavailable (%s): %s stays approximate", exc, day)
+                return self._from_store(day, FetchCounts())
+            return self._from_store(day, feed_counts if feed_day == day else FetchCounts())
         if info is not None and info.state != DayState.unconfirmed:
             return self._from_store(day, FetchCounts())
         counts = FetchCounts()
-        try:
-            feed_day, feed_counts = self.read_feed()
-        except FetchError as exc:
-            if info is not None:  # an unconfirmed day: cannot re-check the feed now
-                raise
-            log.warning("RSS unavailable (%s); using the API for %s", exc, day)
-            feed_day, feed_counts = None, FetchCounts()
+        # the announcement decides which papers a day has: a feed that fails (maintenance page, truncated
+        # download, 5xx after retries) fails the day — the API rebuild is only for days that left the feed
+        feed_day, feed_counts = self.read_feed()
+        if feed_day is not None and feed_day < day:
+            return DayFetch(
+                date=day,
+                state=DayState.unconfirmed,
+                reason=f"{day} is not announced yet (the feed carries {feed_day}): run it after the announcement",
+            )
+        if feed_day is None:
+            raise FetchError(f"the RSS feed carries no announcement date: cannot tell whether {day} left it yet")
         if feed_day == day:
             counts = feed_counts
             info = self.store.day_info(day)

@@ -80,3 +80,46 @@ def test_a_gateway_that_quotes_the_key_back_publishes_no_secret(
         assert not f.is_file() or secret.encode() not in f.read_bytes(), f
     code, out, err = run_cli("runs")
     assert secret not in out + err
+
+
+def test_a_feed_outage_fails_a_dated_day_and_the_feed_decides_once_back(
+    arxiv_state: ArxivState, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pathlib import Path
+
+    day = dt.date.fromisoformat(DAY)
+    arxiv_state.day = day
+    arxiv_state.rss_raw = b"<!DOCTYPE html><html><body><h1>arXiv is down for maintenance</h1></body></html>"
+    page = Path(env["DIGEST_OUTPUT_DIR"]) / "2025/11/2025-11-06.html"
+    with serve_llm(LLMState()) as url, serve_smtp() as (box, port):
+        for k, v in {"DIGEST_LLM_BASE_URL": url, "DIGEST_SMTP_HOST": "127.0.0.1", "DIGEST_SMTP_PORT": str(port),
+                     "DIGEST_EMAIL_TO": "r@example.org"}.items():  # fmt: skip
+            monkeypatch.setenv(k, v)
+        code, out, err = run_cli("run", "--date", DAY)
+        assert code == 1 and "failed" in out, out + err  # nothing rebuilt from the API, nothing published
+        assert not page.exists() and box.messages == []
+        arxiv_state.rss_raw = None  # the feed is back: the next run does the day from the announcement
+        code, out, err = run_cli("run", "--date", DAY)
+        assert code == 0, out + err
+    feed = {p["id"] for p in arxiv_state.day_papers(day)}
+    assert f"fetched {len(feed)}" in out and "approximate" not in page.read_text(encoding="utf-8")
+    assert len(box.messages) == 1
+    store = Store(env["DIGEST_DB_URL"])
+    assert {p.id for p in store.papers_of_day(day)} == feed
+
+
+def test_an_approximate_day_is_replaced_by_the_feeds_list(
+    arxiv_state: ArxivState, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    day = dt.date.fromisoformat(DAY)
+    arxiv_state.day = day + dt.timedelta(days=1)  # the feed has moved on: the day is rebuilt from the API
+    monkeypatch.setenv("DIGEST_TRANSLATE_FALLBACK", "none")
+    code, out, err = run_cli("fetch", "--date", DAY)
+    assert code == 0 and "approximate" in out, out + err
+    store = Store(env["DIGEST_DB_URL"])
+    assert store.day_info(day).source.value == "api"  # type: ignore[union-attr]
+    arxiv_state.day = day  # the feed carries the day (a late fetch, or a replayed feed): its list wins
+    code, out, err = run_cli("fetch", "--date", DAY)
+    assert code == 0 and "approximate" not in out, out + err
+    assert store.day_info(day).source.value == "rss"  # type: ignore[union-attr]
+    assert {p.id for p in store.papers_of_day(day)} == {p["id"] for p in arxiv_state.day_papers(day)}

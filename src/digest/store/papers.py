@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, select, update
 
 from digest.models import DaySource, DayState, FetchCounts, Paper, Relevance, Summary
 from digest.store.base import StoreBase
@@ -68,6 +68,21 @@ class PaperStore(StoreBase):
                 else:
                     counts.new += 1
         return counts
+
+    def assign_day(self, day: dt.date, ids: list[str]) -> int:
+        """Make ``ids`` exactly the papers announced on ``day`` (the feed's list replacing a reconstruction):
+        those ids move to ``day``, the day's other papers lose it. Returns how many rows changed."""
+        with self._tx() as conn:
+            moved = conn.execute(
+                update(papers).where(and_(papers.c.announced == day, papers.c.id.not_in(ids))).values(announced=None)
+            ).rowcount
+            for i in range(0, len(ids), 500):
+                moved += conn.execute(
+                    update(papers)
+                    .where(and_(papers.c.id.in_(ids[i : i + 500]), papers.c.announced.is_distinct_from(day)))
+                    .values(announced=day)
+                ).rowcount
+        return int(moved or 0)
 
     def papers_of_day(self, day: dt.date) -> list[Paper]:
         """Latest version of every paper announced on ``day``, in arrival order."""
