@@ -173,6 +173,11 @@ class Settings(BaseSettings):
         None, description="HMAC key for signed vote links in email and pages; unset = same-origin POST only"
     )
     web_url: str | None = Field(None, description="public URL of `digest web` (vote and unsubscribe links)")
+    web_operator: bool = Field(
+        False,
+        description="`digest web` shows vote controls to every visitor, as the operator's votes (a private, "
+        "local server only); otherwise only a reader who opened the page from their email can vote",
+    )
 
     @field_validator("categories", mode="before")
     @classmethod

@@ -25,7 +25,7 @@ from typing import Any, Literal, Protocol
 
 from digest.config import Settings
 from digest.errors import ConfigError
-from digest.feedback import unsubscribe_link, vote_links
+from digest.feedback import reader_page_link, unsubscribe_link, vote_links
 from digest.models import DeliveryResult, DeliveryStatus, Digest, Edition
 from digest.render import edition_of
 from digest.render.formats import EmailBodies, email_bodies, email_subject
@@ -193,6 +193,9 @@ def build_message(
     web = settings.web_url or ""
     unsub_url = unsubscribe_link(web, secret, sub.address) if web and secret else ""
     links = (lambda e: vote_links(web, secret, e.id, e.best_topic or "any", sub.address)) if web and secret else None
+    site = settings.site_url.rstrip("/") + "/"
+    if web and secret and page_url.startswith(site):  # the page on `digest web`, where this reader can vote
+        page_url = reader_page_link(web, secret, sub.address, page_url[len(site) :])
     topics = ", ".join(d.topic_names.values()) or "all topics"
     footer = f"You receive the {sub.edition} arXiv digest for: {topics}."
     if bodies is None:

@@ -68,6 +68,21 @@ def vote_links(base_url: str, secret: str, paper_id: str, topic: str, who: str) 
     return VoteLinks(link("up"), link("down"))
 
 
+def sign_reader(secret: str, address: str) -> str:
+    """The reader token of a page link from ``address``'s email: that reader may vote on the page."""
+    return _mac(secret, "reader", address)
+
+
+def verify_reader(secret: str, address: str, token: str) -> bool:
+    return bool(address) and hmac.compare_digest(sign_reader(secret, address), token or "")
+
+
+def reader_page_link(base_url: str, secret: str, address: str, rel: str) -> str:
+    """``digest web``'s page ``rel`` for one reader (``?r=address&t=token``): it shows that reader's vote controls."""
+    q = {"r": address, "t": sign_reader(secret, address)}
+    return f"{base_url.rstrip('/')}/{rel.lstrip('/')}?{urllib.parse.urlencode(q)}"
+
+
 def unsubscribe_link(base_url: str, secret: str, address: str) -> str:
     q = {"who": address, "sig": sign_unsubscribe(secret, address)}
     return f"{base_url.rstrip('/')}/unsubscribe?{urllib.parse.urlencode(q)}"

@@ -1,11 +1,14 @@
-"""``digest web``: the archive (day pages, index, feeds) with a vote on every paper, and the feedback endpoint.
+"""``digest web``: the archive (day pages, index, feeds) and the feedback endpoint — safe to expose.
 
-Day pages are rendered from the store on request with two vote controls per entry (each carries
-``data-arxiv-id`` and ``data-vote``) and a collapsed "rest of the day" listing the papers not selected, each
-with an up-vote to rescue a miss. With ``DIGEST_FEEDBACK_SECRET`` the controls are signed links
-(``GET /vote?…&sig=…``, bound to paper, vote, topic and reader, the same links as in the email); without
-it they are buttons of a same-origin ``POST /vote`` form. Either way it works without JavaScript and
-answers with a small confirmation page; a bad or tampered link gets 403 and records nothing.
+Who may vote: a **reader** who opened the page from their email (the link carries ``?r=address&t=token``, a
+signed reader token; the page then shows that reader's signed vote links, the same as in the email), or
+everyone when the operator says so (``DIGEST_WEB_OPERATOR=true``, for a private server: the controls vote
+as the operator). An anonymous visitor of a public server sees the digest and no control that trains anything.
+Day pages are rendered from the store off the event loop (at most four at a time), with two vote controls per
+entry (``data-arxiv-id``, ``data-vote``) and a collapsed "rest of the day". A bad or tampered link gets 403
+and records nothing; ``HEAD`` never changes state (mail scanners send it); ``GET /unsubscribe`` asks for a
+confirmation and ``POST`` (RFC 8058 one-click) unsubscribes. With ``DIGEST_WEB_URL`` set, only its host
+(and loopback) is served; every answer carries a CSP and frame-ancestors 'none'.
 """
 
 from __future__ import annotations
@@ -15,23 +18,34 @@ import os
 import re
 import urllib.parse
 from pathlib import Path
+from typing import Any
 
+import anyio.to_thread
+from anyio import CapacityLimiter
 from markupsafe import Markup, escape
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 from starlette.staticfiles import StaticFiles
 
-from digest.feedback import VOTES, sign_vote, verify_unsubscribe, verify_vote
+from digest.feedback import VOTES, sign_vote, verify_reader, verify_unsubscribe, verify_vote, vote_links
 from digest.providers import Providers
 from digest.render.build import build_digest
 from digest.render.formats import RestRow, html_page
 from digest.store import ANY, Vote
 
 WEB_WHO = "web"
+SECURITY_HEADERS = {
+    "content-security-policy": "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "font-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "x-frame-options": "DENY",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",  # a reader's token in the page URL never leaks through a link
+}
 _DAY = re.compile(r"^/(\d{4})/(\d{2})/(\d{4}-\d{2}-\d{2})\.html$")
 
 
@@ -52,6 +66,8 @@ class WebApp:
         self.secret = s.feedback_secret.get_secret_value() if s.feedback_secret else ""
         self.out = Path(s.output_dir).resolve()
         self.static = StaticFiles(directory=self.out, html=True, check_dir=False)
+        self.operator = s.web_operator
+        self.render_slots = CapacityLimiter(4)  # page renders never take every worker thread from static files
 
     # --- vote controls -----------------------------------------------------------------------
     def _link(self, paper_id: str, vote: str, topic: str) -> str:
@@ -59,7 +75,19 @@ class WebApp:
              "sig": sign_vote(self.secret, paper_id, vote, topic, WEB_WHO)}  # fmt: skip
         return "/vote?" + urllib.parse.urlencode(q)
 
+    def _reader_controls(self, reader: str, paper_id: str, topic: str, votes: tuple[str, ...] = VOTES) -> Markup:
+        """A reader's signed vote links (the email's): they record that reader's votes."""
+        label = {"up": "👍 more like this", "down": "👎 not for me"}
+        links = vote_links("", self.secret, paper_id, topic, reader)
+        parts = [
+            f'<a class="vote" href="{escape(getattr(links, v))}" data-arxiv-id="{escape(paper_id)}" '
+            f'data-vote="{v}" rel="nofollow">{label[v]}</a>'
+            for v in votes
+        ]
+        return Markup(f'<p class="votes">{"".join(parts)}</p>')
+
     def _controls(self, paper_id: str, topic: str, votes: tuple[str, ...] = VOTES) -> Markup:
+        """The operator's controls (``DIGEST_WEB_OPERATOR``): signed links with a secret, else a same-origin form."""
         label = {"up": "👍 more like this", "down": "👎 not for me"}
         parts = []
         if self.secret:
@@ -80,12 +108,21 @@ class WebApp:
             f'<input type="hidden" name="topic" value="{escape(topic)}">{"".join(parts)}</form>'
         )
 
-    def day_page(self, day: dt.date) -> str | None:
+    def day_page(self, day: dt.date, reader: str = "") -> str | None:
+        """The day's page; vote controls for ``reader`` (verified) or in operator mode, else none."""
         store = self.p.store
         d = build_digest(day, store, self.p.topic_names)
         papers = store.papers_of_day(day)
         if not papers:
             return None
+        votes: Any = None
+        rest_vote: Any = None
+        if reader:
+            votes = lambda e: self._reader_controls(reader, e.id, e.best_topic or ANY)  # noqa: E731
+            rest_vote = lambda r: self._reader_controls(reader, r.id, ANY, ("up",))  # noqa: E731
+        elif self.operator:
+            votes = lambda e: self._controls(e.id, e.best_topic or ANY)  # noqa: E731
+            rest_vote = lambda r: self._controls(r.id, ANY, ("up",))  # noqa: E731
         chosen = {e.paper.id for e in d.entries}
         rel = store.get_relevance([(p.id, p.version) for p in papers])
         rest = sorted(
@@ -100,9 +137,9 @@ class WebApp:
             d,
             self.p.edition,
             index_href="/",
-            votes=lambda e: self._controls(e.id, e.best_topic or ANY),
+            votes=votes,
             rest=rest,
-            rest_vote=lambda r: self._controls(r.id, ANY, ("up",)),
+            rest_vote=rest_vote,
         )
 
     # --- endpoints -------------------------------------------------------------------------
@@ -114,7 +151,13 @@ class WebApp:
                 day = dt.date.fromisoformat(m.group(3))
             except ValueError:
                 return _page("Not found", "<p>No such day.</p>", 404)
-            page = await run_in_threadpool(self.day_page, day)  # rendering never blocks the event loop
+            q = request.query_params
+            who = q.get("r", "")
+            reader = who if self.secret and verify_reader(self.secret, who, q.get("t", "")) else ""
+            if who and not reader:
+                return _page("Link not valid", "<p>This page link is not valid (changed or forged).</p>", 403)
+            # rendering never blocks the event loop, and never takes every thread from static files
+            page = await anyio.to_thread.run_sync(self.day_page, day, reader, limiter=self.render_slots)
             if page is not None:
                 return HTMLResponse(page)
         # everything else is a file under the output directory, served by Starlette's StaticFiles: it
@@ -132,10 +175,8 @@ class WebApp:
         known = {p.id for p in self.p.store.get_papers([paper_id])}
         if paper_id not in known or vote not in VOTES or (topic != ANY and topic not in self.p.topic_names):
             return False, "unknown paper, vote or topic"
-        latest = [
-            v for v in self.p.store.current_votes() if v.paper_id == paper_id and v.topic == topic and v.who == who
-        ]
-        if latest and latest[0].vote == vote:
+        latest = self.p.store.latest_vote(paper_id, topic, who)  # one indexed row, whatever the number of votes
+        if latest is not None and latest.vote == vote:
             return True, "already recorded"  # following the same link twice records one vote
         self.p.store.add_votes([Vote(paper_id=paper_id, topic=topic, vote=vote, who=who, source=source)])
         return True, "recorded"
@@ -147,10 +188,13 @@ class WebApp:
         return _page(
             "Thank you",
             f'<p>{what} — <a href="{escape(paper.abs_url)}">{escape(paper.title)}</a> ({escape(name)}): {how}.</p>'
-            "<p>The model learns from it at the next <code>digest train</code> (weekly by default).</p>",
+            "<p>The model learns from it at the next <code>digest train</code> (weekly by default).</p>"
+            f'<p><a href="{escape(paper.abs_url)}">back to the paper</a></p>',
         )
 
     async def vote_get(self, request: Request) -> Response:
+        if request.method == "HEAD":  # mail scanners and link checkers: never a vote
+            return Response(status_code=200, headers={"content-type": "text/html; charset=utf-8"})
         q = request.query_params
         pid, vote, topic, who, sig = (q.get(k, "") for k in ("id", "vote", "topic", "who", "sig"))
         if not self.secret or not verify_vote(self.secret, pid, vote, topic, who, sig):
@@ -164,6 +208,8 @@ class WebApp:
         return self._confirm(pid, vote, topic, how)
 
     async def vote_post(self, request: Request) -> Response:
+        if not self.operator:  # a form vote has no reader behind it: the operator's, only when allowed
+            return _page("Not allowed", "<p>Vote with the links of your email's page.</p>", 403)
         origin = request.headers.get("origin") or request.headers.get("referer") or ""
         host = request.headers.get("host", "")
         if not origin or urllib.parse.urlparse(origin).netloc != host:
@@ -176,6 +222,8 @@ class WebApp:
         return self._confirm(pid, vote, topic or ANY, how)
 
     async def unsubscribe(self, request: Request) -> Response:
+        if request.method == "HEAD":
+            return Response(status_code=200, headers={"content-type": "text/html; charset=utf-8"})
         q = request.query_params
         if request.method == "POST":
             form = await request.form()
@@ -183,13 +231,54 @@ class WebApp:
         who, sig = q.get("who", ""), q.get("sig", "")
         if not self.secret or not verify_unsubscribe(self.secret, who, sig):
             return _page("Link not valid", "<p>This unsubscribe link is not valid. Nothing was changed.</p>", 403)
+        if request.method == "GET":  # a link follower (or a scanner) only sees the question
+            return _page(
+                "Unsubscribe?",
+                f'<form method="post"><input type="hidden" name="who" value="{escape(who)}">'
+                f'<input type="hidden" name="sig" value="{escape(sig)}">'
+                f"<p>Stop sending the digest to {escape(who)}?</p>"
+                '<button type="submit" data-unsubscribe>Unsubscribe</button></form>',
+            )
         self.p.store.unsubscribe(who)
         return _page("Unsubscribed", f"<p>{escape(who)} will get no more digests.</p>")
+
+
+class _SecurityHeaders:
+    """Adds :data:`SECURITY_HEADERS` to every answer (pure ASGI: no buffering of files)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"],
+                                      *((k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items())]  # fmt: skip
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+def allowed_hosts(web_url: str | None) -> list[str]:
+    """The ``Host`` names answered: ``DIGEST_WEB_URL``'s host and loopback; any host when it is unset."""
+    if not web_url:
+        return ["*"]
+    host = urllib.parse.urlparse(web_url).hostname or ""
+    return sorted({host, "127.0.0.1", "localhost", "::1"} - {""})
 
 
 def make_app(providers: Providers) -> Starlette:
     w = WebApp(providers)
     return Starlette(
+        middleware=[
+            Middleware(_SecurityHeaders),
+            Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(providers.settings.web_url)),
+        ],
         routes=[
             Route("/vote", w.vote_get, methods=["GET"]),
             Route("/vote", w.vote_post, methods=["POST"]),

@@ -78,15 +78,24 @@ def test_signed_links_from_a_real_email_and_the_served_day_page(
         time.sleep(0.1)
     try:
         base = f"http://127.0.0.1:{port}"
-        page = BeautifulSoup(httpx.get(f"{base}/2025/11/{DAY}.html").text, "html.parser")
+        anonymous = BeautifulSoup(httpx.get(f"{base}/2025/11/{DAY}.html").text, "html.parser")
+        assert anonymous.select("article[data-arxiv-id]") and not anonymous.select("[data-vote], form.votes")
+        # the page link of the reader's email carries their signed token: their own vote controls
+        page_link = next(a["href"] for a in html.select("a") if f"/2025/11/{DAY}.html?" in a.get("href", ""))
+        assert page_link.startswith(base) and "t=" in page_link
+        page = BeautifulSoup(httpx.get(page_link).text, "html.parser")
         entries = page.select("article[data-arxiv-id]")
         assert entries
+        reader = dict(urllib.parse.parse_qsl(urllib.parse.urlparse(page_link).query))["r"]
         for art in entries:
             ctl = art.select("[data-vote]")
             assert sorted(c["data-vote"] for c in ctl) == ["down", "up"]
             assert all(c["data-arxiv-id"] == art["data-arxiv-id"] and c["href"].startswith("/vote?") for c in ctl)
+            assert all(f"who={urllib.parse.quote(reader)}" in c["href"] for c in ctl)
         rest = page.select("details.rest li[data-arxiv-id]")
         assert len(rest) == 43 - len(entries) and all(li.select_one('[data-vote="up"]') for li in rest)
+        assert httpx.get(page_link.replace("t=", "t=x")).status_code == 403  # a tampered reader token
+        assert httpx.head(links[0]["href"]).status_code == 200 and votes() == []  # HEAD: a scanner, never a vote
         assert httpx.get(f"{base}/feed.xml").status_code == 200 and httpx.get(f"{base}/").status_code == 200
         up = links[0]["href"]
         r = httpx.get(up)
@@ -100,22 +109,30 @@ def test_signed_links_from_a_real_email_and_the_served_day_page(
         assert r.status_code == 403 and len(votes()) == 1
         assert httpx.get(up.replace("vote=up", "vote=down")).status_code == 403 and len(votes()) == 1
         unsub = msg["List-Unsubscribe"].split("<")[-1].rstrip(">")
-        assert httpx.post(unsub).status_code == 200
+        assert httpx.head(unsub).status_code == 200 and httpx.get(unsub).status_code == 200  # asks, changes nothing
+        code, _out, _ = run_cli("run", "--date", DAY, "--resend")
+        assert code == 0 and len(box.messages) == 4  # both readers still subscribed
+        assert httpx.post(unsub, data={"List-Unsubscribe": "One-Click"}).status_code == 200  # RFC 8058
         code, _out, _ = run_cli("run", "--date", DAY, "--resend")
         assert (
-            code == 0 and len(box.messages) == 3 and box.envelopes[-1][1] == ["reader2@example.org"]
+            code == 0 and len(box.messages) == 5 and box.envelopes[-1][1] == ["reader2@example.org"]
         )  # reader1 unsubscribed
     finally:
         server.should_exit = True
         t.join(timeout=10)
 
 
-def test_without_a_secret_the_page_votes_through_a_same_origin_post(
-    arxiv_state: ArxivState, servers: tuple[LLMState, Mailbox, Path]
+def test_operator_mode_without_a_secret_votes_through_a_same_origin_post(
+    arxiv_state: ArxivState, servers: tuple[LLMState, Mailbox, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     arxiv_state.day = dt.date.fromisoformat(DAY)
     code, stdout, stderr = run_cli("run", "--date", DAY)
     assert code == 0, stdout + stderr
+    with serve_web() as base:  # not in operator mode: no controls, and a forged POST is refused
+        assert not BeautifulSoup(httpx.get(f"{base}/2025/11/{DAY}.html").text, "html.parser").select("form.votes")
+        r = httpx.post(f"{base}/vote", data={"id": "x", "vote": "up", "topic": "any"}, headers={"Origin": base})
+        assert r.status_code == 403 and votes() == []
+    monkeypatch.setenv("DIGEST_WEB_OPERATOR", "true")
     with serve_web() as base:
         page = BeautifulSoup(httpx.get(f"{base}/2025/11/{DAY}.html").text, "html.parser")
         form = page.select_one("article form.votes")
@@ -169,3 +186,53 @@ def test_nothing_outside_the_output_directory_is_served(base_env: dict[str, str]
             code, body = _raw_get(base, target)
             assert code == 404, (target, code)
             assert b"SECRET" not in body, target
+
+
+def test_an_anonymous_visitor_of_a_public_server_changes_no_decision(
+    arxiv_state: ArxivState, servers: tuple[LLMState, Mailbox, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    arxiv_state.day = dt.date.fromisoformat(DAY)
+    monkeypatch.setenv("DIGEST_FEEDBACK_SECRET", "a-long-random-secret-for-the-test-0123")
+    code, stdout, stderr = run_cli("run", "--date", DAY)
+    assert code == 0, stdout + stderr
+    port = free_port()
+    monkeypatch.setenv("DIGEST_WEB_URL", f"http://127.0.0.1:{port}")
+    import uvicorn
+
+    from digest.web import make_app
+
+    server = uvicorn.Server(uvicorn.Config(make_app(Providers.from_settings(load_settings(), need_llm=False)),
+                                           host="127.0.0.1", port=port, log_level="warning"))  # fmt: skip
+    t = threading.Thread(target=server.run, daemon=True)
+    t.start()
+    while not server.started:
+        time.sleep(0.1)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        seen: set[str] = set()
+        todo = ["/"]
+        while todo and len(seen) < 200:  # follow every link and submit every form the site shows a stranger
+            path = todo.pop()
+            if path in seen:
+                continue
+            seen.add(path)
+            for method in ("GET", "HEAD"):
+                r = httpx.request(method, base + path)
+                assert "default-src 'none'" in r.headers["content-security-policy"]
+                assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+            if "html" not in r.headers.get("content-type", ""):
+                continue
+            doc = BeautifulSoup(httpx.get(base + path).text, "html.parser")
+            for a in doc.select("a[href]"):
+                href = urllib.parse.urljoin(base + path, a["href"])
+                if href.startswith(base):
+                    todo.append(href[len(base):])
+            for form in doc.select("form"):
+                data = {i["name"]: i.get("value", "") for i in form.select("input[name]")}
+                httpx.post(urllib.parse.urljoin(base + path, form.get("action", path)), data=data,
+                           headers={"Origin": base})  # fmt: skip
+        assert len(seen) > 3 and votes() == []
+        assert httpx.get(f"{base}/", headers={"Host": "evil.example"}).status_code == 400  # Host allow-list
+    finally:
+        server.should_exit = True
+        t.join(timeout=10)

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import and_, select
 
 from digest.store.base import StoreBase
 from digest.store.rows import from_row, to_row, utcnow
@@ -42,6 +42,18 @@ class VoteStore(StoreBase):
         for v in self.all_votes():
             latest[(v.paper_id, v.topic, v.who)] = v
         return list(latest.values())
+
+    def latest_vote(self, paper_id: str, topic: str, who: str) -> Vote | None:
+        """The latest vote of ``who`` on a paper and topic (through the paper index: cost independent of the
+        number of votes)."""
+        with self._read() as conn:
+            r = conn.execute(
+                select(votes)
+                .where(and_(votes.c.paper_id == paper_id, votes.c.topic == topic, votes.c.who == who))
+                .order_by(votes.c.vote_id.desc())
+                .limit(1)
+            ).first()
+        return from_row(Vote, r) if r is not None else None
 
     def count_votes(self) -> int:
         return len(self.all_votes())
