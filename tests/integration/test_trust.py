@@ -123,3 +123,35 @@ def test_an_approximate_day_is_replaced_by_the_feeds_list(
     assert code == 0 and "approximate" not in out, out + err
     assert store.day_info(day).source.value == "rss"  # type: ignore[union-attr]
     assert {p.id for p in store.papers_of_day(day)} == {p["id"] for p in arxiv_state.day_papers(day)}
+
+
+def test_a_rerun_after_a_sigkill_in_the_llm_stage_finishes_the_day_at_once(
+    arxiv_state: ArxivState, env: dict[str, str]
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    arxiv_state.day = dt.date.fromisoformat(DAY)
+    llm = LLMState(latency=2.0)
+    digest = str(Path(sys.executable).with_name("digest"))
+    with serve_llm(llm) as url:
+        e = {**{k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}, **env,
+             "DIGEST_LLM_BASE_URL": url, "DIGEST_LEASE_SECONDS": "600"}  # fmt: skip
+        p = subprocess.Popen([digest, "run", "--date", DAY], env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 120
+        while llm.requests == 0:
+            assert time.monotonic() < deadline and p.poll() is None, "the run never reached the LLM"
+            time.sleep(0.2)
+        p.send_signal(signal.SIGKILL)  # mid-call: its lease and LLM claims stay in the store for 10 minutes
+        p.wait(timeout=30)
+        llm.latency = 0.0
+        t0 = time.monotonic()
+        res = subprocess.run([digest, "run", "--date", DAY], env=e, capture_output=True, text=True, timeout=300)
+        took = time.monotonic() - t0
+    assert res.returncode == 0 and f"{DAY} ok" in res.stdout, res.stdout + res.stderr
+    assert took < 120, took  # not the 10 minutes of the dead process's lease and claims
+    runs = Store(env["DIGEST_DB_URL"]).last_runs(5)
+    assert [r["status"] for r in runs] == ["ok", "crashed"], runs

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import socket
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -36,6 +38,21 @@ class Claim(StrEnum):
     sent = "sent"  # already delivered
     sending = "sending"  # another live process is sending it
     unknown = "unknown"  # a sender died mid-send: not re-sent automatically
+
+
+def owner_is_dead(owner: str) -> bool:
+    """``host:pid`` of a process on this host that no longer exists (a SIGKILL, an OOM kill): its leases and
+    claims are free at once instead of after they expire. Another host's owner is never judged dead here."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
 
 
 @dataclass(frozen=True)
@@ -58,7 +75,17 @@ class CoordStore(StoreBase):
             )
             if res.rowcount:
                 return True
-            return self.insert_new(conn, table, {col.name: key, "owner": owner, "expires_at": until, **extra})
+            if self.insert_new(conn, table, {col.name: key, "owner": owner, "expires_at": until, **extra}):
+                return True
+            held = conn.execute(select(table.c.owner).where(col == key)).scalar()
+            if held is None or not owner_is_dead(held):
+                return False
+            res = conn.execute(  # the holder died on this host: take it over now, not when it expires
+                update(table)
+                .where(and_(col == key, table.c.owner == held))
+                .values(owner=owner, expires_at=until, **extra)
+            )
+            return bool(res.rowcount)
 
     # --- leases --------------------------------------------------------------------------
     def acquire_lease(self, name: str, owner: str, seconds: float) -> bool:
@@ -80,7 +107,7 @@ class CoordStore(StoreBase):
     def lease_holder(self, name: str) -> LeaseHolder | None:
         with self._read() as conn:
             r = conn.execute(select(leases).where(leases.c.name == name)).first()
-        if r is None or r.expires_at < utcnow():
+        if r is None or r.expires_at < utcnow() or owner_is_dead(r.owner):
             return None
         return LeaseHolder(r.owner, r.expires_at)
 
@@ -115,7 +142,11 @@ class CoordStore(StoreBase):
                 select(outbox).where(and_(outbox.c.edition == edition, outbox.c.recipient == recipient))
             ).one()
             status = DeliveryStatus(cur.status)
-            live = cur.claimed_at is not None and (now - cur.claimed_at).total_seconds() < stale_after
+            live = (
+                cur.claimed_at is not None
+                and (now - cur.claimed_at).total_seconds() < stale_after
+                and not owner_is_dead(cur.claimed_by or "")
+            )
             if status == DeliveryStatus.sending and live:
                 return Claim.sending
             if status == DeliveryStatus.sending:  # the sender died: make it visible, do not guess
@@ -223,7 +254,7 @@ class CoordStore(StoreBase):
                 continue
             beat = r.get("heartbeat") or r["started"]
             lost = r["date"] is not None and (f"day:{r['date'].isoformat()}", r.get("owner")) not in held
-            if lost or (now - beat).total_seconds() > stale_after:
+            if lost or owner_is_dead(r.get("owner") or "") or (now - beat).total_seconds() > stale_after:
                 r["status"] = RunStatus.crashed.value
         return rows
 
