@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,6 +41,7 @@ class StoreBase:
                     raise StoreError(
                         f"cannot create the store's folder {folder} ({exc.strerror}): check DIGEST_DB_URL"
                     ) from None
+                _refuse_emptied(Path(u.database))
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 60}
         elif self.dialect == "postgresql":
             kwargs["pool_pre_ping"] = True
@@ -103,10 +106,32 @@ class StoreBase:
         self.engine.dispose()
 
 
+def _refuse_emptied(path: Path) -> None:
+    """A store file that exists but is empty (truncated, a failed copy) is not a fresh install: taking it for one
+    would re-fetch, re-pay and re-email everything and forget every vote and unsubscribe."""
+    try:
+        st = path.stat()
+    except OSError:
+        return
+    if st.st_size == 0 and time.time() - st.st_mtime > 10:  # not a file another process is creating right now
+        raise StoreError(
+            f"the store {path} exists but is empty (0 bytes): restore it from a backup, or delete it to start afresh "
+            "(every paper is fetched, paid for and emailed again; votes and unsubscribes are lost)"
+        )
+
+
 def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
     dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (see _sqlite_begin)
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=60000")  # writers wait for each other, also on a loaded machine
+    for attempt in range(20):  # switching a new file to WAL needs a moment alone: two first runs may meet
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError:
+            if attempt == 19:
+                raise
+            time.sleep(0.25)
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()

@@ -70,3 +70,19 @@ def test_a_run_killed_without_cleanup_shows_as_crashed(tmp_path: Path) -> None:
     assert s.last_runs(1, stale_after=60)[0]["status"] == "crashed"
     s.finish_run(rid, RunReport(date=dt.date(2026, 6, 2), status=RunStatus.ok))
     assert s.last_runs(1, stale_after=0.0)[0]["status"] == "ok"
+
+
+def test_an_emptied_store_file_is_refused_not_taken_for_a_fresh_install(tmp_path: Path) -> None:
+    import os
+
+    import pytest
+
+    from digest.errors import StoreError
+
+    db = tmp_path / "digest.db"
+    Store(f"sqlite:///{db}").close()
+    db.write_bytes(b"")  # truncated to 0 bytes (a full disk, a failed copy)
+    os.utime(db, (0, 0))
+    with pytest.raises(StoreError, match="exists but is empty"):
+        Store(f"sqlite:///{db}")
+    assert db.stat().st_size == 0  # nothing written over it
