@@ -534,8 +534,21 @@ def _json_default(o: Any) -> Any:
     return str(o)
 
 
+INTERRUPTED = [False]
+
+
 def _interrupt(signum: int, _frame: object) -> None:
+    INTERRUPTED[0] = True
     raise KeyboardInterrupt(f"signal {signum}")  # unwinds through run_day: the run is recorded as cancelled
+
+
+def _exit_interrupted() -> None:
+    """The run recorded itself as cancelled and freed its day: leave now — worker threads stuck in a network
+    read must not hold the process for minutes (interpreter shutdown would join them)."""
+    err.print("interrupted")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(130)
 
 
 def load_plugins() -> None:
@@ -558,14 +571,18 @@ def main() -> None:
 
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     signal.signal(signal.SIGTERM, _interrupt)  # docker stop / systemd: like Ctrl-C, never a silent kill
+    signal.signal(signal.SIGINT, _interrupt)
     try:
         app()
+    except SystemExit:  # click turns an interrupt into "Aborted!" and exit 1
+        if INTERRUPTED[0]:
+            _exit_interrupted()
+        raise
     except DigestError as exc:
         err.print(Text.assemble(("error:", "red"), f" {exc}"))
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        err.print("interrupted")
-        sys.exit(130)
+        _exit_interrupted()
     except Exception as exc:  # a bug: one line, and where to look
         err.print(
             Text.assemble(

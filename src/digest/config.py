@@ -75,7 +75,9 @@ class Settings(BaseSettings):
     arxiv_delay_seconds: float = Field(
         3.0, ge=0, description="seconds between arXiv requests (arXiv's terms of use ask for 3)"
     )
-    arxiv_timeout: float = Field(30.0, gt=0, description="per-request timeout, seconds")
+    arxiv_timeout: float = Field(
+        30.0, gt=0, description="per-request timeout, seconds: the whole answer, however slowly it trickles"
+    )
     arxiv_max_tries: int = Field(5, ge=1, description="tries per request before giving up")
     arxiv_backoff_seconds: float = Field(5.0, ge=0, description="first backoff after 429/503/timeout; doubles")
     arxiv_page_size: int = Field(100, ge=1, le=2000, description="API results per page")
@@ -118,7 +120,9 @@ class Settings(BaseSettings):
         description="API key (falls back to OPENAI_API_KEY)",
     )
     llm_concurrency: int = Field(8, ge=1, le=256, description="parallel LLM calls")
-    llm_timeout: float = Field(60.0, gt=0, description="per-request timeout, seconds")
+    llm_timeout: float = Field(
+        60.0, gt=0, description="per-request timeout, seconds: the whole answer, however slowly it trickles"
+    )
     llm_deadline: float = Field(300.0, gt=0, description="overall deadline per paper, seconds")
     llm_max_tries: int = Field(5, ge=1, description="tries per request on 429/5xx/timeouts")
     llm_backoff_seconds: float = Field(1.0, ge=0, description="first backoff; doubles; Retry-After wins")

@@ -155,3 +155,86 @@ def test_a_rerun_after_a_sigkill_in_the_llm_stage_finishes_the_day_at_once(
     assert took < 120, took  # not the 10 minutes of the dead process's lease and claims
     runs = Store(env["DIGEST_DB_URL"]).last_runs(5)
     assert [r["status"] for r in runs] == ["ok", "crashed"], runs
+
+
+def _trickle_server(bytes_every: float = 1.0, limit: int = 90) -> tuple[object, int]:
+    """An HTTP server that sends its headers, then one byte every ``bytes_every`` s (at most ``limit`` bytes)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Trickle(BaseHTTPRequestHandler):
+        def _trickle(self) -> None:
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(limit))
+            self.end_headers()
+            try:
+                for _ in range(limit):
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                    time.sleep(bytes_every)
+            except OSError:
+                pass
+
+        def do_GET(self) -> None:
+            self._trickle()
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            self._trickle()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, server.server_address[1]
+
+
+def test_endpoints_that_trickle_never_hang_a_run(
+    arxiv_state: ArxivState, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    arxiv_state.day = dt.date.fromisoformat(DAY)
+    server, port = _trickle_server()
+    try:
+        # an LLM endpoint that trickles: each call ends at DIGEST_LLM_TIMEOUT, the breaker stops the rest
+        monkeypatch.setenv("DIGEST_LLM_BASE_URL", f"http://127.0.0.1:{port}/v1")
+        monkeypatch.setenv("DIGEST_LLM_TIMEOUT", "2")
+        monkeypatch.setenv("DIGEST_LLM_MAX_TRIES", "2")
+        code, out, err = run_cli("run", "--date", DAY)  # before: never returned
+        assert code == 1 and "none summarised" in out + err, out + err
+        # an RSS feed that trickles: the fetch ends at DIGEST_ARXIV_TIMEOUT, the day fails with one line
+        monkeypatch.setenv("DIGEST_ARXIV_RSS_URL", f"http://127.0.0.1:{port}/rss/")
+        monkeypatch.setenv("DIGEST_ARXIV_TIMEOUT", "2")
+        monkeypatch.setenv("DIGEST_ARXIV_MAX_TRIES", "2")
+        code, out, err = run_cli("run", "--date", "2025-11-07")
+        assert code == 1 and "timed out" in out + err, out + err
+    finally:
+        server.shutdown()  # type: ignore[attr-defined]
+
+
+def test_sigterm_ends_a_run_stuck_on_the_llm_within_seconds(arxiv_state: ArxivState, env: dict[str, str]) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    arxiv_state.day = dt.date.fromisoformat(DAY)
+    llm = LLMState(latency=90.0)  # every call hangs (the per-read timeout would not fire either)
+    digest = str(Path(sys.executable).with_name("digest"))
+    with serve_llm(llm) as url:
+        e = {**{k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}, **env,
+             "DIGEST_LLM_BASE_URL": url}  # fmt: skip
+        p = subprocess.Popen([digest, "run", "--date", DAY], env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 120
+        while llm.requests == 0:
+            assert time.monotonic() < deadline and p.poll() is None, "the run never reached the LLM"
+            time.sleep(0.2)
+        time.sleep(1.0)  # several calls in flight on worker threads
+        p.send_signal(signal.SIGTERM)
+        _out, err = p.communicate(timeout=30)  # before: alive for minutes with stuck threads
+    assert p.returncode == 130 and b"interrupted" in err
+    runs = Store(env["DIGEST_DB_URL"]).last_runs(1)
+    assert runs[0]["status"] == "cancelled" and Store(env["DIGEST_DB_URL"]).lease_holder(f"day:{DAY}") is None

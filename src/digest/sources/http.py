@@ -29,6 +29,10 @@ RETRY_STATUS = {429, 500, 502, 503, 504}
 USER_AGENT = f"arxiv-digest/{__version__} (daily digest; polite: 1 request / 3 s)"
 
 
+#: the largest answer read from arXiv (a day's RSS is ~1 MB, an API page of 2,000 entries ~5 MB)
+MAX_BYTES = 64 * 2**20
+
+
 @dataclass(frozen=True)
 class Page:
     url: str
@@ -71,7 +75,7 @@ class ArxivClient:
             self._space()
             self.requests += 1
             try:
-                resp = self._http.get(url)
+                resp, body = self._fetch(url)
             except httpx.TimeoutException:
                 raise Transient(f"timed out after {self.settings.arxiv_timeout:g}s") from None
             except httpx.TransportError as exc:
@@ -85,10 +89,26 @@ class ArxivClient:
             finally:
                 self._last = time.monotonic()
         if resp.status_code == 200:
-            return Page(url, resp.content, resp.headers.get("content-type", ""))
+            return Page(url, body, resp.headers.get("content-type", ""))
         if resp.status_code in RETRY_STATUS:
             raise Transient(f"HTTP {resp.status_code}", parse_retry_after(resp.headers.get("Retry-After")))
         raise FetchError(f"{url} answered HTTP {resp.status_code}: check the URL setting", url=url)
+
+    def _fetch(self, url: str) -> tuple[httpx.Response, bytes]:
+        """The answer and its body, within ``DIGEST_ARXIV_TIMEOUT`` in total (a server that trickles a byte
+        every few seconds never resets it) and at most :data:`MAX_BYTES`."""
+        deadline = time.monotonic() + self.settings.arxiv_timeout
+        with self._http.stream("GET", url) as resp:
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in resp.iter_bytes():
+                chunks.append(chunk)
+                size += len(chunk)
+                if time.monotonic() > deadline:
+                    raise httpx.ReadTimeout(f"no complete answer within {self.settings.arxiv_timeout:g}s")
+                if size > MAX_BYTES:
+                    raise FetchError(f"{url} answered more than {MAX_BYTES // 2**20} MB: not an arXiv page", url=url)
+        return resp, b"".join(chunks)
 
     def get(self, url: str, what: str = "arXiv") -> Page:
         """The page at ``url``; :class:`FetchError` (one line, with the URL) when it cannot be had."""
