@@ -238,3 +238,30 @@ def test_sigterm_ends_a_run_stuck_on_the_llm_within_seconds(arxiv_state: ArxivSt
     assert p.returncode == 130 and b"interrupted" in err
     runs = Store(env["DIGEST_DB_URL"]).last_runs(1)
     assert runs[0]["status"] == "cancelled" and Store(env["DIGEST_DB_URL"]).lease_holder(f"day:{DAY}") is None
+
+
+def test_a_looping_model_and_a_huge_abstract_are_bounded(
+    arxiv_state: ArxivState, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pathlib import Path
+
+    day = dt.date.fromisoformat(DAY)
+    arxiv_state.day = day
+    papers = [dict(p) for p in arxiv_state.day_papers(day)]
+    papers[0]["abstract"] = (papers[0]["abstract"] + " ") * (1_000_000 // len(papers[0]["abstract"]))  # ~1 MB
+    arxiv_state.rss_papers = papers
+    llm = LLMState()
+    for p in papers[1:4]:
+        llm.per_paper[p["title"][:30]] = ["loop", "loop"]  # the call and the repair: 225 KB titles
+    with serve_llm(llm) as url, serve_smtp() as (box, port):
+        for k, v in {"DIGEST_LLM_BASE_URL": url, "DIGEST_SMTP_HOST": "127.0.0.1", "DIGEST_SMTP_PORT": str(port),
+                     "DIGEST_EMAIL_TO": "r@example.org", "DIGEST_RELEVANCE_THRESHOLD": "0"}.items():  # fmt: skip
+            monkeypatch.setenv(k, v)
+        code, out, err = run_cli("run", "--date", DAY)
+    assert code in (0, 3), out + err
+    assert llm.max_prompt_chars < 20_000, llm.max_prompt_chars  # the abstract was capped before the prompt
+    out_dir = Path(env["DIGEST_OUTPUT_DIR"])
+    for f in ("2025/11/2025-11-06.html", "feed.xml"):
+        text = (out_dir / f).read_text(encoding="utf-8")
+        assert "重复的标题重复的标题重复的标题" not in text, f  # the looping answers were rejected
+    assert len(box.messages) == 1 and len(box.messages[0].as_bytes()) < 400_000

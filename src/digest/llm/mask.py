@@ -13,11 +13,11 @@ import re
 from dataclasses import dataclass, field
 
 #: longest first: display math before inline math, escaped delimiters never start a span
-SPAN = re.compile(
-    r"(?<!\\)\$\$.+?(?<!\\)\$\$"  # $$ … $$
-    r"|(?<!\\)\$(?!\s)[^$]+?(?<![\\\s])\$"  # $ … $ (no space just inside, like TeX)
-    r"|\\\(.+?\\\)"  # \( … \)
-    r"|\\\[.+?\\\]"  # \[ … \]
+SPAN = re.compile(  # spans bounded to 2,000 characters: unclosed delimiters cost linear time
+    r"(?<!\\)\$\$.{1,2000}?(?<!\\)\$\$"  # $$ … $$
+    r"|(?<!\\)\$(?!\s)[^$]{1,2000}?(?<![\\\s])\$"  # $ … $ (no space just inside, like TeX)
+    r"|\\\(.{1,2000}?\\\)"  # \( … \)
+    r"|\\\[.{1,2000}?\\\]"  # \[ … \]
     r"|https?://[^\s<>\"'）)\]}，。,;]+[^\s<>\"'）)\]}，。,;.:]"  # URLs (no trailing punctuation)
     r"|`[^`\n]+`",  # inline code
     re.DOTALL,

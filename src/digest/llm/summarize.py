@@ -46,6 +46,11 @@ def cost_of(settings: Settings, tokens_in: int, tokens_out: int) -> float:
     return round(tokens_in / 1e6 * price[0] + tokens_out / 1e6 * price[1], 8)
 
 
+#: characters of a title / an abstract sent to the LLM (real cs.CV abstracts stay under 2,500)
+MAX_PROMPT_TITLE = 500
+MAX_PROMPT_ABSTRACT = 6000
+
+
 @dataclass
 class Summariser:
     """Everything one run's summaries need; built once per run from the providers."""
@@ -151,7 +156,8 @@ class Summariser:
     def llm_one(self, paper: Paper) -> tuple[Summary, int]:
         """(summary, requests made). Never raises for a per-paper problem."""
         deadline = time.monotonic() + self.settings.llm_deadline
-        title, abstract = mask(paper.title), mask(paper.abstract, start=100)
+        # bounded before the prompt: a 1 MB "abstract" must not become a 326k-token request
+        title, abstract = mask(paper.title[:MAX_PROMPT_TITLE]), mask(paper.abstract[:MAX_PROMPT_ABSTRACT], start=100)
         tin = tout = requests = 0
         errors: list[str] = []
         answered = False

@@ -42,6 +42,8 @@ LEAKS = (
 FIELDS = ("tldr_en", "title_zh", "tldr_zh", "abstract_zh")
 MIN_CJK = {"title_zh": 0.2, "tldr_zh": 0.4, "abstract_zh": 0.5}
 LENGTH_RATIO = (0.14, 0.9)
+MAX_TLDR_ZH = 300
+MAX_TLDR_EN = 600
 MAX_TLDR_EN_CJK = 0.05
 
 
@@ -98,6 +100,15 @@ def validate(
         r = cjk_ratio(getattr(fields, name))
         if r < floor:
             errors.append(f"{name} is not Chinese (CJK share {r:.2f} < {floor})")
+    # caps: a model stuck in a repetition loop must not put a 225 KB title into every page, feed and email
+    if len(fields.title_zh) > 3 * len(title.text) + 40:
+        errors.append("title_zh is far longer than the title: translate the title once")
+    if len(fields.tldr_zh) > MAX_TLDR_ZH:
+        errors.append(f"tldr_zh must be one short sentence (at most {MAX_TLDR_ZH} characters)")
+    if len(fields.tldr_en) > MAX_TLDR_EN:
+        errors.append(f"tldr_en must be one short sentence (at most {MAX_TLDR_EN} characters)")
+    if len(fields.abstract_zh) > LENGTH_RATIO[1] * len(abstract.text) + 300:
+        errors.append("abstract_zh is far longer than the abstract: translate it all, once")
     if cjk_ratio(fields.tldr_en) > MAX_TLDR_EN_CJK:
         errors.append("tldr_en must be English")
     if len(fields.tldr_en.split()) > 80:

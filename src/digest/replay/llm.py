@@ -43,6 +43,7 @@ class LLMState:
         self.in_flight = 0
         self.max_in_flight = 0
         self.hang_seconds = 30.0
+        self.max_prompt_chars = 0  # the longest request seen (an abstract must be capped before the prompt)
         self.log: list[dict[str, Any]] = []
         self.lock = threading.Lock()
 
@@ -105,6 +106,8 @@ def translate(title: str, abstract: str, modes: set[str], system: str = "") -> d
     if "no_glossary" in modes:
         for t in kept:
             out["abstract_zh"] = out["abstract_zh"].replace(t, "")
+    if "loop" in modes:  # a model stuck in a repetition loop
+        out["title_zh"] = out["title_zh"] + "重复的标题" * 45000
     if "control" in modes:
         out["title_zh"] = out["title_zh"][:3] + "\u0008" + out["title_zh"][3:]
     if "bidi" in modes:
@@ -204,6 +207,8 @@ def _handler(state: LLMState) -> type[BaseHTTPRequestHandler]:
             if "invalid_json" in modes:
                 content = "Sure! Here is the summary: {tldr_en: oops"
             prompt_chars = sum(len(m["content"]) for m in req["messages"])
+            with state.lock:
+                state.max_prompt_chars = max(state.max_prompt_chars, prompt_chars)
             self._json(
                 200,
                 {

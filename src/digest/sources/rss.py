@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import re
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -88,7 +89,14 @@ def parse_feed(
     head = content[:512].lstrip().lower()
     if head.startswith((b"<!doctype html", b"<html")):
         raise FeedParseError(f"{where} answered an HTML page, not an RSS feed (arXiv maintenance?)", url)
-    feed = feedparser.parse(content)
+    # decoded here, item by item in effect: one invalid byte becomes U+FFFD in its own item instead of making
+    # feedparser re-decode the whole feed in a legacy codepage (every name of the day garbled)
+    declared = re.search(rb"<\?xml[^>]*encoding=[\"']([\w.-]+)", content[:200])
+    if declared is None or declared.group(1).lower() in (b"utf-8", b"utf8"):
+        text = content.decode("utf-8", errors="replace")
+        feed = feedparser.parse(re.sub(r"^\s*<\?xml[^>]*\?>", '<?xml version="1.0"?>', text, count=1))
+    else:
+        feed = feedparser.parse(content)
     exc = feed.get("bozo_exception")
     if (
         feed.get("bozo")

@@ -131,3 +131,15 @@ def test_render_cli_refuses_an_unknown_day(rendered: tuple[Settings, Store, list
     code, _, msg = run_cli("render", "--date", "2026-06-09", "--no-email")
     assert code == 1 and "no papers announced on 2026-06-09" in msg
     _ = re
+
+
+def test_unclosed_math_delimiters_cost_a_bounded_look_ahead() -> None:
+    """12,000 unclosed ``\\(`` rendered quadratically (31 s); each span's look-ahead is now bounded, so the text
+    comes back whole and a span longer than the bound is left as text."""
+    from digest.llm.mask import SPAN
+    from digest.render.math import MATH_SPAN, MAX_SPAN, to_html
+
+    text = "\\(x " * 12_000
+    assert str(to_html(text)).count("\\(") == 12_000 and not SPAN.search(text)
+    assert MATH_SPAN.search("\\(" + "y" * (MAX_SPAN + 10) + "\\)") is None
+    assert MATH_SPAN.search("a $x^2$ b") is not None

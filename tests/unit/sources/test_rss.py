@@ -64,3 +64,15 @@ def test_entities_decoded_once_and_unsafe_characters_stripped() -> None:
     [paper] = ann.papers
     assert paper.title == "H&E staining evil" and paper.abstract == "Tissue H&E & more ."
     assert paper.authors == ["A & B"]
+
+
+@pytest.mark.parametrize("name", RSS_FILES)
+def test_one_invalid_byte_spoils_only_its_own_item(name: str) -> None:
+    raw = shared_path("feeds", "rss", name).read_bytes()
+    clean = rss.parse_feed(raw, include_replacements=True)
+    i = raw.index(b"<title>", raw.index(b"<item>")) + len(b"<title>")  # the first item's title
+    poisoned = rss.parse_feed(raw[:i] + b"\xff\xfe" + raw[i:], include_replacements=True)
+    assert len(poisoned.papers) == len(clean.papers)
+    assert "\ufffd" in poisoned.papers[0].title or poisoned.papers[0].title.startswith(clean.papers[0].title[:1])
+    for a, b in zip(clean.papers[1:], poisoned.papers[1:], strict=True):
+        assert (a.title, a.authors, a.abstract) == (b.title, b.authors, b.abstract)  # never re-decoded as cp1252
