@@ -126,4 +126,8 @@ def read_vote_file(path: Path, known_topics: Sequence[str]) -> list[Vote]:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise InputError(f"cannot read {path} ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise InputError(f"{path}:{line}: not UTF-8 text (byte {exc.object[exc.start]:#04x}); save it as UTF-8 "
+                         "and import again; nothing was imported") from None  # fmt: skip
     return parse_vote_lines(lines, known_topics)

@@ -20,7 +20,18 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 from digest.errors import ConfigError
 
 SHIPPED_FILE = Path(__file__).parent / "assets" / "topics.toml"
-_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+_SLUG = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")  # matched whole (fullmatch: no trailing newline slips by)
+#: words that mean something else where a topic id goes (votes, file names, the page's sections)
+RESERVED = frozenset({"any", "all", "other", "none", "feed", "feeds", "atom", "index", "weekly"})
+
+
+def check_topic_id(v: object) -> str:
+    """A topic id is a short lowercase slug, not a reserved word: it becomes a file name (``feeds/<id>.xml``)."""
+    if not isinstance(v, str) or not _SLUG.fullmatch(v):
+        raise ValueError(f"topic id {v!r} must be a short lowercase slug (letters, digits, - or _)")
+    if v in RESERVED:
+        raise ValueError(f"topic id {v!r} is reserved ({', '.join(sorted(RESERVED))}): choose another")
+    return v
 
 
 class Topic(BaseModel):
@@ -33,8 +44,16 @@ class Topic(BaseModel):
     @field_validator("id")
     @classmethod
     def _slug(cls, v: str) -> str:
-        if not _SLUG.match(v):
-            raise ValueError(f"topic id {v!r} must be a short lowercase slug (letters, digits, - or _)")
+        return check_topic_id(v)
+
+    @field_validator("keywords")
+    @classmethod
+    def _regex(cls, v: str | list[str]) -> str | list[str]:
+        if isinstance(v, str) and v:
+            try:
+                re.compile(v)
+            except re.error as exc:
+                raise ValueError(f"keywords {v!r} is not a valid regular expression ({exc})") from None
         return v
 
     @field_validator("seeds")

@@ -18,6 +18,7 @@ from digest.models import Paper
 from digest.relevance.readinglist import normalise_title, parse_reading_list
 from digest.store import Store
 from digest.text import split_id
+from digest.topics import check_topic_id
 
 
 @dataclass
@@ -76,6 +77,11 @@ def read_labels(path: Path) -> list[Label]:
             raise InputError(f"{path}:{n}: label must be 0, 1 or 2, not {lab}")
         if lab >= 1 and not topics:
             raise InputError(f"{path}:{n}: a relevant paper (label {lab}) needs its topics")
+        for t in topics:
+            try:
+                check_topic_id(t)
+            except ValueError as exc:
+                raise InputError(f"{path}:{n}: {exc}") from None
         if not 0 < weight <= 100:
             raise InputError(f"{path}:{n}: weight must be in (0, 100], not {weight}")
         out.append(Label(pid, lab, topics, str(o.get("stratum") or ""), weight))

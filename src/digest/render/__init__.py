@@ -7,11 +7,13 @@ import time
 from pathlib import Path
 
 from digest.config import Settings
+from digest.errors import ConfigError
 from digest.models import Digest, Edition, EmptyDayMode, EmptyDayOutcome, RenderResult
 from digest.render.build import build_digest
 from digest.render.files import write_atomic
 from digest.render.formats import day_path, feeds, html_page, index_page, markdown
 from digest.store import Store
+from digest.topics import check_topic_id
 
 
 def edition_of(settings: Settings, topic_names: dict[str, str]) -> Edition:
@@ -70,6 +72,10 @@ def render_site(
     _write(out / "feed.xml", rss, out, res)
     _write(out / "atom.xml", atom, out, res)
     for tid, name in ed.topic_names.items():
+        try:  # a topic id becomes a file name: checked here too, whatever model or file it came from
+            check_topic_id(tid)
+        except ValueError as exc:
+            raise ConfigError(f"{exc}; the relevance model or topics file carries it: retrain with valid ids") from None
         rss, atom = feeds(digests, ed, tid, name)
         _write(out / "feeds" / f"{tid}.xml", rss, out, res)
         _write(out / "feeds" / f"{tid}.atom.xml", atom, out, res)

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.sql.dml import Insert
 
 from digest.errors import StoreError, mask_secrets
@@ -68,8 +68,11 @@ class StoreBase:
         """A write transaction (``BEGIN IMMEDIATE`` on SQLite: writers queue instead of failing on upgrade)."""
         with self._lock, self.engine.connect() as conn:
             conn.execution_options(digest_write=True)
-            with conn.begin():
-                yield conn
+            try:
+                with conn.begin():
+                    yield conn
+            except OperationalError as exc:
+                raise wrap_errors(exc, self.url) from None
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
@@ -142,5 +145,15 @@ def _sqlite_begin(conn: Connection) -> None:
 
 
 def wrap_errors(exc: SQLAlchemyError, url: str) -> StoreError:
-    detail = mask_secrets(str(exc.__cause__ or exc).splitlines()[0])[:200]
-    return StoreError(f"store {mask_secrets(url)}: {exc.__class__.__name__}: {detail}")
+    """One line that says what to do, never SQL text."""
+    detail = str(exc.__cause__ or exc).splitlines()[0]
+    where = mask_secrets(url)
+    if "readonly" in detail or "read-only" in detail:
+        return StoreError(f"the store {where} is read-only: give this user write access to the file and its folder")
+    if "locked" in detail or "could not obtain lock" in detail:
+        return StoreError(
+            f"the store {where} stayed locked by another process for 60 s: is a run or backup holding it? try again"
+        )
+    if "disk" in detail and ("full" in detail or "I/O" in detail):
+        return StoreError(f"the store {where} cannot be written ({detail[:80]}): free disk space and run again")
+    return StoreError(f"the store {where} failed ({exc.__class__.__name__}: {mask_secrets(detail)[:120]})")
