@@ -14,6 +14,7 @@ import json
 import os
 import re
 import tomllib
+import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -257,7 +258,12 @@ class Settings(BaseSettings):
     def secrets(self) -> tuple[str, ...]:
         """The secret values in force (to mask them in any text that leaves the process)."""
         vals = [getattr(self, f) for f in SECRET_FIELDS]
-        return tuple(v.get_secret_value() for v in vals if v is not None and v.get_secret_value())
+        out = [v.get_secret_value() for v in vals if v is not None and v.get_secret_value()]
+        for url in (self.db_url, self.llm_base_url, self.embed_base_url, self.web_url):  # credentials in URLs
+            for m in re.finditer(r"://[^:/@\s]*:([^@/\s]+)@|[?&](?:api[_-]?key|key|token|password|secret)=([^&\s]+)",
+                                 url or "", re.IGNORECASE):  # fmt: skip
+                out.append(urllib.parse.unquote(m.group(1) or m.group(2)))
+        return tuple(dict.fromkeys(v for v in out if v))
 
     def public(self) -> dict[str, str]:
         """Every non-secret setting that differs from its default, as ``DIGEST_*`` environment strings."""

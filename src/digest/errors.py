@@ -16,9 +16,43 @@ _BEARER = re.compile(r"(?i)\bbearer\s+[\w.~+/-]+=*")
 _KEYLIKE = re.compile(r"\b(sk|pk|rk)-[A-Za-z0-9_-]{12,}")
 
 
+#: the secret values configured in this process (API keys, SMTP password, DB password, feedback secret):
+#: :func:`mask_secrets` knows them without being told, wherever it is called
+_KNOWN: set[str] = set()
+
+
+def register_secrets(values: tuple[str, ...] | list[str]) -> None:
+    """Make :func:`mask_secrets` (and every log record, see :func:`install_log_masking`) hide these values."""
+    _KNOWN.update(v for v in values if v and len(v) >= 6)  # shorter: too likely to be an ordinary word
+
+
+def install_log_masking() -> None:
+    """Every log record of this process is masked when it is made (any logger, any handler: ours, Prefect's)."""
+    import logging
+
+    old = logging.getLogRecordFactory()
+    if getattr(old, "digest_masking", False):
+        return
+
+    def factory(*args: object, **kwargs: object) -> logging.LogRecord:
+        record = old(*args, **kwargs)
+        try:
+            text = record.getMessage()
+        except Exception:
+            return record
+        masked = mask_secrets(text)
+        if masked != text:
+            record.msg, record.args = masked, None
+        return record
+
+    factory.digest_masking = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
+
+
 def mask_secrets(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """``text`` with passwords in URLs, key-like tokens and the given literal ``secrets`` replaced by ``***``."""
-    for s in secrets:
+    """``text`` with passwords in URLs, key-like tokens, the configured secrets (:func:`register_secrets`) and the
+    given literal ``secrets`` replaced by ``***``."""
+    for s in sorted({*secrets, *_KNOWN}, key=len, reverse=True):
         if s and len(s) >= 4:
             text = text.replace(s, "***")
     text = _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)

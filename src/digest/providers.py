@@ -16,6 +16,7 @@ from functools import cached_property
 
 from digest.config import Settings
 from digest.deliver import Mailer, SMTPMailer, Subscriber, parse_subscribers
+from digest.errors import install_log_masking, register_secrets
 from digest.llm.client import ChatClient, OpenAIChat, openai_client
 from digest.llm.fallback import GoogleTranslator, Translator
 from digest.llm.prompts import Prompts, load_prompts
@@ -76,6 +77,8 @@ class Providers:
 
     @classmethod
     def from_settings(cls, settings: Settings, store: Store | None = None, need_llm: bool = True) -> Providers:
+        register_secrets(settings.secrets())  # every message, reason, log line and stored row is masked with them
+        install_log_masking()
         topics = load_topics(settings.topics)
         model = RelevanceModel.load(model_path(settings))
         warnings = []

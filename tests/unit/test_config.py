@@ -79,3 +79,24 @@ def test_public_settings_never_carry_secrets(monkeypatch: pytest.MonkeyPatch) ->
 def test_subscriber_list_keeps_topic_specs(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DIGEST_EMAIL_TO", "ana@x.org, bo@y.org:clip+editing; cy@z.org:weekly")
     assert Settings().email_to == ["ana@x.org", "bo@y.org:clip+editing", "cy@z.org:weekly"]
+
+
+def test_configured_secrets_are_masked_in_every_log_record_and_message(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    from pydantic import SecretStr
+
+    from digest.errors import DigestError, install_log_masking, mask_secrets, register_secrets
+
+    s = settings.model_copy(update={"smtp_password": SecretStr("plainpassword-no-pattern"),
+                                    "db_url": "postgresql+psycopg://digest:S3cretPGpass@db:5432/d"})  # fmt: skip
+    register_secrets(s.secrets())
+    install_log_masking()
+    with caplog.at_level(logging.WARNING):
+        logging.getLogger("digest.x").warning("relay said: auth failed for %s", "plainpassword-no-pattern")
+        logging.getLogger("prefect.y").warning("db at postgresql://digest:S3cretPGpass@db failed")
+    assert "plainpassword-no-pattern" not in caplog.text and "S3cretPGpass" not in caplog.text
+    assert "plainpassword-no-pattern" not in str(DigestError("SMTP 535 plainpassword-no-pattern rejected"))
+    assert mask_secrets("nothing secret here") == "nothing secret here"
