@@ -13,6 +13,7 @@ import logging
 import re
 import smtplib
 import ssl
+import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -130,7 +131,7 @@ class SMTPMailer:
         except (OSError, smtplib.SMTPException) as exc:
             raise Transient(_why(exc)) from None
         try:
-            yield _SMTPSession(smtp)
+            yield _SMTPSession(smtp, 3 * s.smtp_timeout)
         finally:
             try:
                 smtp.quit()
@@ -139,11 +140,33 @@ class SMTPMailer:
 
 
 class _SMTPSession:
-    def __init__(self, smtp: _SMTP | _SMTPSSL) -> None:
+    def __init__(self, smtp: _SMTP | _SMTPSSL, total: float) -> None:
         self.smtp = smtp
+        self.total = total
 
     def send(self, msg: EmailMessage) -> None:
+        """One message, handed over within three times the socket timeout in total (a relay that trickles its
+        answers would reset a per-read timeout for ever)."""
         self.smtp.data_sent = False
+        box: dict[str, BaseException] = {}
+
+        def work() -> None:
+            try:
+                self._send(msg)
+            except BaseException as exc:  # handed to the caller's thread
+                box["error"] = exc
+
+        t = threading.Thread(target=work, name="smtp-send", daemon=True)
+        t.start()
+        t.join(self.total)
+        if t.is_alive():
+            self.smtp.close()  # the connection is spent; the thread ends with its socket
+            why = f"no answer within {self.total:g}s"
+            raise InDoubt(why) if self.smtp.data_sent else Transient(why)
+        if "error" in box:
+            raise box["error"]
+
+    def _send(self, msg: EmailMessage) -> None:
         try:
             self.smtp.send_message(msg)
         except smtplib.SMTPRecipientsRefused as exc:
