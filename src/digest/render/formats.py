@@ -20,7 +20,18 @@ from feedgen.feed import FeedGenerator
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from digest.models import Digest, Edition
-from digest.render.view import EntryView, header, md_cell, md_link_text, md_note, md_para, md_url, sections, views
+from digest.render.view import (
+    EntryView,
+    header,
+    md_cell,
+    md_link_text,
+    md_note,
+    md_para,
+    md_rich,
+    md_url,
+    sections,
+    views,
+)
 
 
 @cache
@@ -33,7 +44,9 @@ def _env(html_mode: bool) -> Environment:
         lstrip_blocks=False,
         keep_trailing_newline=True,
     )
-    env.filters.update(md_cell=md_cell, md_link=md_link_text, md_para=md_para, md_url=md_url, md_note=md_note)
+    env.filters.update(
+        md_cell=md_cell, md_link=md_link_text, md_para=md_para, md_url=md_url, md_note=md_note, md_rich=md_rich
+    )
     return env
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from markupsafe import Markup
 
 from digest.models import Digest, DigestEntry, SummaryStatus, SummaryTier
-from digest.render.math import to_html
+from digest.render import latex
 from digest.text import one_line
 
 _URL = re.compile(r"https?://[^\s<>\"'()\[\]{}]+[^\s<>\"'()\[\]{}.,;:]")
@@ -56,27 +56,32 @@ class EntryView:
     bibtex: str = ""
     fulltext_zh_url: str = ""
     authors: str = ""
+    # the texts as written (text-mode LaTeX included): the plain fields above have it resolved to text
+    src: dict[str, str] = field(default_factory=dict)
 
-    # HTML with TeX rendered as MathML (escaped text, sanitised math): for the day page only
+    def source(self, name: str) -> str:
+        return self.src.get(name) or str(getattr(self, name))
+
+    # HTML: text-mode LaTeX as emphasis and links, TeX math as MathML (escaped text, sanitised math)
     @property
     def title_en_html(self) -> Markup:
-        return to_html(self.title_en)
+        return latex.to_html(self.source("title_en"))
 
     @property
     def title_zh_html(self) -> Markup:
-        return to_html(self.title_zh)
+        return latex.to_html(self.source("title_zh"))
 
     @property
     def tldr_en_html(self) -> Markup:
-        return to_html(self.tldr_en)
+        return latex.to_html(self.source("tldr_en"))
 
     @property
     def abstract_en_html(self) -> Markup:
-        return to_html(self.abstract_en)
+        return latex.to_html(self.source("abstract_en"))
 
     @property
     def abstract_zh_html(self) -> Markup:
-        return to_html(self.abstract_zh)
+        return latex.to_html(self.source("abstract_zh"))
 
     @property
     def meta(self) -> str:
@@ -149,18 +154,28 @@ def entry_view(e: DigestEntry, topic_names: dict[str, str], fulltext_zh: str | N
     best = r.best_topic if r and r.best_topic else ""
     matched = [t for t in topics if t == best or topics[t] >= 0.5]
     badges = [Badge(t, topic_names.get(t, t), topics[t]) for t in sorted(matched, key=lambda t: -topics[t])]
+    src = {
+        "title_en": one_line(p.title),
+        "title_zh": title_zh or one_line(p.title),
+        "tldr_zh": tldr_zh or note,
+        "tldr_en": tldr_en or "—",
+        "abstract_zh": abstract_zh or note,
+        "abstract_en": one_line(p.abstract),
+    }
+    text = {k: latex.plain(v) for k, v in src.items()}
     return EntryView(
         n=e.n,
         id=p.id,
         abs_url=p.abs_url,
         pdf_url=p.pdf_url,
         html_url=p.html_url,
-        title_en=one_line(p.title),
-        title_zh=title_zh or one_line(p.title),
-        tldr_zh=tldr_zh or note,
-        tldr_en=tldr_en or "—",
-        abstract_zh=abstract_zh or note,
-        abstract_en=one_line(p.abstract),
+        title_en=text["title_en"],
+        title_zh=text["title_zh"],
+        tldr_zh=text["tldr_zh"],
+        tldr_en=text["tldr_en"],
+        abstract_zh=text["abstract_zh"],
+        abstract_en=text["abstract_en"],
+        src=src,
         score=r.score if r else 0.0,
         topics=topics,
         badges=badges,
@@ -278,6 +293,15 @@ def md_note(text: str) -> str:
     (``javascript:``, ``data:``, …) gets a full-width colon and can never become a live link."""
     t = md_para(text)
     return re.sub(r"^(\s*(?:javascript|vbscript|data|file|blob))\s*:", r"\1：", t, flags=re.IGNORECASE)
+
+
+def md_rich(text: str) -> str:
+    """A footnote paragraph from text with text-mode LaTeX: ``**bold**``, ``*italic*`` and http(s) links from
+    ``\\textbf``/``\\emph``/``\\href``/``\\url`` and bare URLs; otherwise like :func:`md_para`."""
+    t = latex.to_markdown(one_line(text), _md_inline, md_url)
+    if re.match(r"([#>*+-]|\d+[.)])(\s|$)", t):
+        t = "\\" + t
+    return t
 
 
 def md_para(text: str) -> str:

@@ -8,6 +8,7 @@ from markdown_it import MarkdownIt
 
 from digest.config import Settings
 from digest.models import Paper
+from digest.render import latex
 from digest.render.build import build_digest
 from digest.store import Store
 from tests.shared import shared_path
@@ -64,8 +65,9 @@ def test_markdown_matches_reference_structure(rendered: tuple[Settings, Store, l
         assert row.startswith(f"| [^{e.n}] | [") and f"](https://arxiv.org/abs/{p.id}) | " in row
         paras = paragraphs(notes[e.n])
         assert paras[1] == f"[https://arxiv.org/abs/{p.id}](https://arxiv.org/abs/{p.id})"
-        plain = paras[5].replace("&lt;", "<").replace("&gt;", ">").replace("\\[", "[").replace("\\]", "]")
-        assert plain == " ".join(p.abstract.split())
+        plain = re.sub(r"\[(https?://[^\]]+)\]\(\1\)", r"\1", paras[5])  # bare URLs are links now
+        plain = plain.replace("&lt;", "<").replace("&gt;", ">").replace("\\[", "[").replace("\\]", "]")
+        assert plain == latex.plain(" ".join(p.abstract.split()))  # text-mode LaTeX resolved, nothing else lost
         assert "image editing" in paras[6] or "CLIP / contrastive VLM" in paras[6]  # the topic in the meta line
         if s.status.value == "fallback":
             assert "⚠" in paras[2] and "answer was rejected" in paras[2] and "wrong language" not in paras[2] and "⚠" in row

@@ -1,0 +1,58 @@
+"""The text a reader sees (issue: text-mode LaTeX): real replayed days whose abstracts carry ``\\textbf``,
+``\\emph``, ``\\href``, ``\\url``, ``\\cite`` and ``~`` show none of them in the page (as a browser shows its
+text), the Markdown, the feeds or either email part; every ``\\href``/``\\url`` target is a link on the page."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+import pytest
+from bs4 import BeautifulSoup
+
+from digest.replay import ArxivState, LLMState, serve_llm
+from digest.replay.smtp import serve_smtp
+from tests.conftest import run_cli
+
+RAW = re.compile(r"\\(textbf|textit|emph|href|url|cite[a-z]*|textcolor)\b|[A-Za-z]~[A-Za-z0-9]")
+MATH = re.compile(r"\$\$.+?\$\$|\$[^$]+\$|\\\(.+?\\\)|\\\[.+?\\\]", re.DOTALL)
+
+
+def visible(text: str) -> str:
+    return MATH.sub(" ", text)
+
+
+@pytest.mark.parametrize("day", ["2026-01-26", "2026-02-20"])
+def test_no_raw_text_mode_latex_reaches_a_reader(
+    day: str, arxiv_state: ArxivState, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    d = dt.date.fromisoformat(day)
+    arxiv_state.day = d
+    papers = arxiv_state.day_papers(d)
+    targets = {m.group(2) for p in papers for m in re.finditer(r"\\(href|url)\{([^}]+)\}", p["abstract"])}
+    assert any(RAW.search(visible(p["abstract"])) for p in papers) and targets  # the day is a real test of it
+    with serve_llm(LLMState()) as url, serve_smtp() as (box, port):
+        for k, v in {"DIGEST_LLM_BASE_URL": url, "DIGEST_SMTP_HOST": "127.0.0.1", "DIGEST_SMTP_PORT": str(port),
+                     "DIGEST_EMAIL_TO": "r@example.org", "DIGEST_RELEVANCE_THRESHOLD": "0",
+                     "DIGEST_EMAIL_MAX_KB": "2000"}.items():  # fmt: skip
+            monkeypatch.setenv(k, v)
+        code, out, err = run_cli("run", "--date", day)
+    assert code in (0, 3), out + err
+    root = Path(env["DIGEST_OUTPUT_DIR"])
+    page = BeautifulSoup((root / f"{d:%Y}/{d:%m}/{day}.html").read_text(encoding="utf-8"), "html.parser")
+    for m in page.select("math, .math, pre, details.bibtex"):
+        m.decompose()  # formulas keep their TeX source in a title attribute, BibTeX is TeX on purpose
+    shown = {
+        "page": page.get_text(" "),
+        "markdown": (root / f"{d:%Y}/{d:%m}/{day}.md").read_text(encoding="utf-8"),
+        "rss": BeautifulSoup((root / "feed.xml").read_text(encoding="utf-8"), "xml").get_text(" "),
+        "email.txt": box.messages[0].get_body(("plain",)).get_content(),
+        "email.html": BeautifulSoup(box.messages[0].get_body(("html",)).get_content(), "html.parser").get_text(" "),
+    }
+    for name, text in shown.items():
+        left = RAW.search(visible(text))
+        assert left is None, (name, visible(text)[max(0, left.start() - 80) : left.end() + 40])
+    hrefs = {a["href"] for a in BeautifulSoup((root / f"{d:%Y}/{d:%m}/{day}.html").read_text(encoding="utf-8"),
+                                              "html.parser").select("a[href]")}  # fmt: skip
+    assert {t.strip() for t in targets if t.strip().startswith("http")} <= hrefs
