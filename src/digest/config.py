@@ -152,7 +152,9 @@ class Settings(BaseSettings):
     fulltext_zh_url: str | None = Field(
         None, description="optional link to a Chinese full-text service, {id} = arXiv id (e.g. https://…/{id})"
     )
-    email_max_kb: int = Field(95, ge=20, description="HTML email budget, KB (Gmail clips at ~102 KB)")
+    email_max_kb: int = Field(
+        95, ge=20, description="HTML email part budget, KB as sent (encoded; Gmail clips at ~102 KB)"
+    )
     smtp_host: str | None = Field(None, description="SMTP server; unset = no email")
     smtp_port: int = Field(25, description="SMTP port")
     smtp_user: str | None = Field(None, description="SMTP login; unset = no login")

@@ -29,7 +29,7 @@ from digest.errors import ConfigError
 from digest.feedback import reader_page_link, unsubscribe_link, vote_links
 from digest.models import DeliveryResult, DeliveryStatus, Digest, Edition
 from digest.render import edition_of
-from digest.render.formats import EmailBodies, email_bodies, email_subject
+from digest.render.formats import EMAIL_CTE, EmailBodies, email_bodies, email_subject
 from digest.retry import GaveUp, RetryPolicy, Transient
 from digest.store import Claim, Store
 
@@ -235,8 +235,10 @@ def build_message(
     msg["List-Unsubscribe"] = f"<{mailto}>" + (f", <{unsub_url}>" if unsub_url else "")
     if unsub_url:
         msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    msg.set_content(bodies.text, subtype="plain", charset="utf-8")
-    msg.add_alternative(bodies.html, subtype="html", charset="utf-8")
+    # base64 by choice: quoted-printable turns each CJK character into 9 bytes (a 60 KB page became 124 KB as
+    # sent, past Gmail's ~102 KB clip, taking the unsubscribe footer with it)
+    msg.set_content(bodies.text, subtype="plain", charset="utf-8", cte=EMAIL_CTE)
+    msg.add_alternative(bodies.html, subtype="html", charset="utf-8", cte=EMAIL_CTE)
     return msg
 
 

@@ -56,3 +56,28 @@ def test_no_raw_text_mode_latex_reaches_a_reader(
     hrefs = {a["href"] for a in BeautifulSoup((root / f"{d:%Y}/{d:%m}/{day}.html").read_text(encoding="utf-8"),
                                               "html.parser").select("a[href]")}  # fmt: skip
     assert {t.strip() for t in targets if t.strip().startswith("http")} <= hrefs
+
+
+def test_the_email_of_a_50_paper_day_arrives_whole(
+    arxiv_state: ArxivState, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import email
+    import email.policy
+
+    day = "2026-06-02"  # a real 313-paper day: ~50 relevant papers
+    arxiv_state.day = dt.date.fromisoformat(day)
+    with serve_llm(LLMState()) as url, serve_smtp() as (box, port):
+        for k, v in {"DIGEST_LLM_BASE_URL": url, "DIGEST_SMTP_HOST": "127.0.0.1", "DIGEST_SMTP_PORT": str(port),
+                     "DIGEST_EMAIL_TO": "r@example.org"}.items():  # fmt: skip
+            monkeypatch.setenv(k, v)
+        code, out, err = run_cli("run", "--date", day)
+    m = re.search(r"relevant (\d+)", out)
+    assert code in (0, 3) and m is not None and int(m.group(1)) >= 40, out + err
+    raw = box.raw[0]
+    sent = email.message_from_bytes(raw, policy=email.policy.SMTP)
+    html = next(p for p in sent.walk() if p.get_content_type() == "text/html")
+    assert html["Content-Transfer-Encoding"] == "base64"  # never quoted-printable for CJK
+    as_sent = sum(len(line) + 2 for line in html.get_payload().splitlines())  # base64 lines + CRLF, as sent
+    assert as_sent < 102_000, as_sent  # Gmail clips past ~102 KB: the footer (unsubscribe) must arrive
+    text = html.get_content()
+    assert "You receive the daily arXiv digest" in text

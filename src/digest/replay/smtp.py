@@ -20,11 +20,13 @@ from digest.errors import ConfigError
 class Mailbox:
     messages: list[EmailMessage] = field(default_factory=list)
     envelopes: list[tuple[str, list[str]]] = field(default_factory=list)
+    raw: list[bytes] = field(default_factory=list)  # each message as it came over the wire
     delay: float = 0.0  # seconds before accepting each message (a slow server)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(msg, EmailMessage)
+        self.raw.append(bytes(envelope.original_content or envelope.content))
         self.messages.append(msg)  # taken in (like a relay that scans or greylists), then answered late
         self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
         if self.delay:
