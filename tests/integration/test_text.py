@@ -23,6 +23,23 @@ def visible(text: str) -> str:
     return MATH.sub(" ", text)
 
 
+def check_json_feed(feed: dict[str, object]) -> None:
+    """JSON Feed 1.1 (https://jsonfeed.org/version/1.1): what a reader of the format may rely on."""
+    assert feed["version"] == "https://jsonfeed.org/version/1.1" and isinstance(feed["title"], str)
+    items = feed["items"]
+    assert isinstance(items, list) and items
+    for it in items:
+        assert isinstance(it["id"], str) and it["id"]
+        assert isinstance(it.get("content_text") or it.get("content_html"), str)
+        assert str(it["url"]).startswith("https://arxiv.org/abs/")
+        dt.datetime.fromisoformat(it["date_published"])  # RFC 3339
+        assert all(isinstance(a["name"], str) for a in it["authors"]) and all(isinstance(t, str) for t in it["tags"])
+        ext = it["_arxiv_digest"]  # extensions start with an underscore
+        for k in ("title_zh", "tldr_en", "tldr_zh", "topic", "score", "links", "venue"):
+            assert k in ext
+        assert re.search(r"[\u4e00-\u9fff]", ext["title_zh"] + ext["tldr_zh"])  # the Chinese fields
+
+
 @pytest.mark.parametrize("day", ["2026-01-26", "2026-02-20"])
 def test_no_raw_text_mode_latex_reaches_a_reader(
     day: str, arxiv_state: ArxivState, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
@@ -53,6 +70,13 @@ def test_no_raw_text_mode_latex_reaches_a_reader(
     for name, text in shown.items():
         left = RAW.search(visible(text))
         assert left is None, (name, visible(text)[max(0, left.start() - 80) : left.end() + 40])
+    import json
+
+    for name in ("feed.json", "feeds/clip.json", "feeds/editing.json"):
+        check_json_feed(json.loads((root / name).read_text(encoding="utf-8")))
+    shown["json"] = (root / "feed.json").read_text(encoding="utf-8")
+    left = RAW.search(visible(json.loads(shown["json"])["items"].__repr__()))
+    assert left is None, left
     hrefs = {a["href"] for a in BeautifulSoup((root / f"{d:%Y}/{d:%m}/{day}.html").read_text(encoding="utf-8"),
                                               "html.parser").select("a[href]")}  # fmt: skip
     assert {t.strip() for t in targets if t.strip().startswith("http")} <= hrefs

@@ -11,7 +11,7 @@ from digest.errors import ConfigError
 from digest.models import Digest, Edition, EmptyDayMode, EmptyDayOutcome, RenderResult
 from digest.render.build import build_digest
 from digest.render.files import write_atomic
-from digest.render.formats import day_path, feeds, html_page, index_page, markdown
+from digest.render.formats import day_path, feeds, html_page, index_page, json_feed, markdown
 from digest.store import Store
 from digest.topics import check_topic_id
 
@@ -71,6 +71,7 @@ def render_site(
     rss, atom = feeds(digests, ed)
     _write(out / "feed.xml", rss, out, res)
     _write(out / "atom.xml", atom, out, res)
+    _write(out / "feed.json", json_feed(digests, ed), out, res)
     for tid, name in ed.topic_names.items():
         try:  # a topic id becomes a file name: checked here too, whatever model or file it came from
             check_topic_id(tid)
@@ -79,6 +80,7 @@ def render_site(
         rss, atom = feeds(digests, ed, tid, name)
         _write(out / "feeds" / f"{tid}.xml", rss, out, res)
         _write(out / "feeds" / f"{tid}.atom.xml", atom, out, res)
+        _write(out / "feeds" / f"{tid}.json", json_feed(digests, ed, tid, name), out, res)
 
 
 def _write(path: Path, data: bytes, root: Path, res: RenderResult) -> None:

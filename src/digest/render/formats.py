@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -171,6 +172,56 @@ def feeds(
             fe.description(body)  # HTML for RSS readers; feedgen XML-escapes it once more
             fe.content(body, type="html")
     return fg.rss_str(pretty=True), fg.atom_str(pretty=True)
+
+
+def json_feed(digests: list[Digest], ed: Edition, topic: str | None = None, topic_name: str = "") -> bytes:
+    """JSON Feed 1.1 for programs: one item per paper (only ``topic``'s when given), newest day first, with the
+    structured fields in the ``_arxiv_digest`` extension (title_zh, tldr_en, tldr_zh, abstract_zh, topic, score,
+    links, venue). Text is plain (text-mode LaTeX resolved; math kept as TeX)."""
+    tz = ZoneInfo(ed.timezone)
+    site = ed.site_url if ed.site_url.endswith("/") else ed.site_url + "/"
+    items: list[dict[str, Any]] = []
+    for d in sorted(digests, key=lambda d: d.date, reverse=True):
+        when = dt.datetime.combine(d.date, dt.time(0), tz).isoformat()
+        for e in views(d):
+            if topic is not None and e.best_topic != topic and topic not in {b.id for b in e.badges}:
+                continue
+            links = {"abs": e.abs_url, "pdf": e.pdf_url, "html": e.html_url, "code": e.code_url or None}
+            items.append({
+                "id": e.id,
+                "url": e.abs_url,
+                "title": e.title_en,
+                "content_text": e.abstract_en,
+                "summary": e.tldr_en,
+                "date_published": when,
+                "authors": [{"name": a} for a in e.author_list],
+                "tags": [b.id for b in e.badges],
+                "language": "en",
+                "_arxiv_digest": {
+                    "arxiv_id": e.id,
+                    "title_zh": e.title_zh,
+                    "tldr_en": e.tldr_en,
+                    "tldr_zh": e.tldr_zh,
+                    "abstract_zh": e.abstract_zh,
+                    "topic": e.best_topic,
+                    "topics": e.topics,
+                    "score": round(e.score, 4),
+                    "summary_status": e.status,
+                    "links": {k: v for k, v in links.items() if v},
+                    "venue": e.venue or None,
+                    "day": d.date.isoformat(),
+                },
+            })  # fmt: skip
+    feed = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": f"arXiv {ed.label} digest" + (f" · {topic_name}" if topic else ""),
+        "home_page_url": site,
+        "feed_url": site + (f"feeds/{topic}.json" if topic else "feed.json"),
+        "description": "Relevant new papers with English and Chinese TL;DRs (fields in _arxiv_digest)",
+        "language": "zh-Hans",
+        "items": items,
+    }
+    return (json.dumps(feed, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
 
 
 def _esc(s: str) -> str:

@@ -56,6 +56,7 @@ class EntryView:
     bibtex: str = ""
     fulltext_zh_url: str = ""
     authors: str = ""
+    author_list: list[str] = field(default_factory=list)
     # the texts as written (text-mode LaTeX included): the plain fields above have it resolved to text
     src: dict[str, str] = field(default_factory=dict)
 
@@ -191,6 +192,7 @@ def entry_view(e: DigestEntry, topic_names: dict[str, str], fulltext_zh: str | N
         bibtex=bibtex(e),
         fulltext_zh_url=fulltext_zh.replace("{id}", p.id) if fulltext_zh else "",
         authors=", ".join(p.authors[:12]) + (" et al." if len(p.authors) > 12 else ""),
+        author_list=list(p.authors),
     )
 
 
