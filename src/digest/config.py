@@ -45,7 +45,7 @@ DEFAULT_PRICES: dict[str, tuple[float, float]] = {
 #: DIGEST_* variables that are not settings but are read by the tooling around them
 NON_SETTINGS = {"DIGEST_CONFIG", "DIGEST_SHARED_DIR"}
 #: settings that are secrets: never printed, logged, stored, or put into a deployment in plain text
-SECRET_FIELDS = ("llm_api_key", "embed_api_key", "smtp_password", "feedback_secret")
+SECRET_FIELDS = ("llm_api_key", "embed_api_key", "smtp_password", "feedback_secret", "notify_urls")
 
 
 def _split_list(v: object) -> object:
@@ -180,6 +180,11 @@ class Settings(BaseSettings):
         None, description="HMAC key for signed vote links in email and pages; unset = same-origin POST only"
     )
     web_url: str | None = Field(None, description="public URL of `digest web` (vote and unsubscribe links)")
+    notify_urls: SecretStr | None = Field(
+        None,
+        description="chat channels as Apprise URLs (Feishu/Lark, WeCom, DingTalk, Slack, Telegram, Discord, ntfy, "
+        "json:// webhooks …), comma- or space-separated; URL:topic1+topic2 for some topics only",
+    )
     web_operator: bool = Field(
         False,
         description="`digest web` shows vote controls to every visitor, as the operator's votes (a private, "
@@ -261,6 +266,8 @@ class Settings(BaseSettings):
         """The secret values in force (to mask them in any text that leaves the process)."""
         vals = [getattr(self, f) for f in SECRET_FIELDS]
         out = [v.get_secret_value() for v in vals if v is not None and v.get_secret_value()]
+        if self.notify_urls is not None:  # each channel's URL on its own (they are logged one at a time)
+            out += self.notify_urls.get_secret_value().replace(",", " ").split()
         for url in (self.db_url, self.llm_base_url, self.embed_base_url, self.web_url):  # credentials in URLs
             for m in re.finditer(r"://[^:/@\s]*:([^@/\s]+)@|[?&](?:api[_-]?key|key|token|password|secret)=([^&\s]+)",
                                  url or "", re.IGNORECASE):  # fmt: skip

@@ -352,6 +352,8 @@ class DeliveryResult(BaseModel):
     unknown: list[str] = Field(default_factory=list)  # claimed by a sender that died: not re-sent, shown
     busy: list[str] = Field(default_factory=list)  # another process is sending these right now
     skipped_reason: str = ""
+    channels_sent: list[str] = Field(default_factory=list)  # chat channels that have this edition (outbox keys)
+    channels_failed: dict[str, str] = Field(default_factory=dict)  # … that did not take it: the next run retries
     seconds: float = 0.0
 
     @property
@@ -362,6 +364,8 @@ class DeliveryResult(BaseModel):
         if self.failed:
             return f"failed for {len(self.failed)} of {total}"
         extra = f", unknown {len(self.unknown)}" if self.unknown else ""
+        extra += f", chat {len(self.channels_sent)}" if self.channels_sent else ""
+        extra += f", chat failed {len(self.channels_failed)}" if self.channels_failed else ""
         extra += f", being sent by another run {len(self.busy)}" if self.busy else ""
         return f"sent {len(self.sent)}, already sent {len(self.already)}{extra}"
 

@@ -41,6 +41,7 @@ from digest.models import (
     SummaryStats,
     SummaryStatus,
 )
+from digest.notify import notify_channels
 from digest.providers import Providers
 from digest.relevance.classify import classify
 from digest.render import build, render_day
@@ -148,10 +149,18 @@ def render_stage(d: Digest, run: Run) -> RenderResult:
 
 
 def deliver_stage(d: Digest, run: Run) -> DeliveryResult:
+    """Email, then the chat channels (never in the email's way); each once per edition and recipient."""
     p = run.providers
     daily = [s for s in p.subscribers if s.edition == "daily"]
     page = p.edition.url(day_path(d.date, "html"))
-    return deliver(d, f"daily:{d.date.isoformat()}", daily, p.mailer, p.store, p.settings, p.owner, page, run.resend)
+    edition = f"daily:{d.date.isoformat()}"
+    res = deliver(d, edition, daily, p.mailer, p.store, p.settings, p.owner, page, run.resend)
+    if p.channels and p.notifier is not None:
+        s = p.settings
+        chat = notify_channels(d, edition, p.channels, p.notifier, p.store, p.owner, page, s.lease_seconds,
+                               s.email_max_tries, s.email_backoff_seconds)  # fmt: skip
+        res = res.model_copy(update={"channels_sent": chat.sent + chat.already, "channels_failed": chat.failed})
+    return res
 
 
 @dataclass(frozen=True)
@@ -198,6 +207,9 @@ def judge_day(
     if delivery is not None and delivery.failed:
         why = "; ".join(f"{k}: {v}" for k, v in sorted(delivery.failed.items()))
         return RunStatus.partial, f"email failed: {why}"[:400]
+    if delivery is not None and delivery.channels_failed:
+        why = "; ".join(f"{k}: {v}" for k, v in sorted(delivery.channels_failed.items()))
+        return RunStatus.partial, f"chat channel failed (a re-run sends it): {why}"[:400]
     if progress.fallback or progress.missing:
         return RunStatus.partial, (
             f"{progress.fallback + progress.missing} of {n} summaries are fallbacks (marked in the digest); "

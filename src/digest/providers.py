@@ -21,6 +21,7 @@ from digest.llm.client import ChatClient, OpenAIChat, openai_client
 from digest.llm.fallback import GoogleTranslator, Translator
 from digest.llm.prompts import Prompts, load_prompts
 from digest.models import Edition
+from digest.notify import AppriseNotifier, Channel, Notifier, parse_channels
 from digest.relevance.embed import Embedder
 from digest.relevance.model import RelevanceModel
 from digest.relevance.setup import build_embedder, check_embedder_settings, model_path
@@ -49,6 +50,8 @@ class Providers:
     translator: Translator | None = None
     mailer: Mailer | None = None
     subscribers: list[Subscriber] = field(default_factory=list)
+    channels: list[Channel] = field(default_factory=list)
+    notifier: Notifier | None = None
     embedder_override: Embedder | None = None
     owner: str = field(default_factory=owner_id)
     warnings: list[str] = field(default_factory=list)
@@ -98,6 +101,8 @@ class Providers:
             translator = GoogleTranslator(settings.translate_timeout)
         mailer = SMTPMailer(settings) if settings.smtp_host else None
         subs = parse_subscribers(settings.email_to, list(model.topics) + topics.ids)
+        urls = settings.notify_urls.get_secret_value().replace(",", " ").split() if settings.notify_urls else []
+        channels = parse_channels(urls, list(model.topics) + topics.ids)
         return cls(
             settings=settings,
             store=store or Store(settings.db_url),
@@ -109,6 +114,8 @@ class Providers:
             translator=translator,
             mailer=mailer,
             subscribers=subs,
+            channels=channels,
+            notifier=AppriseNotifier() if channels else None,
             warnings=warnings,
         )
 

@@ -1,0 +1,87 @@
+"""Chat channels through Apprise's real json:// webhook path to a local receiver: one edition reaches each
+configured URL exactly once (also when two runs overlap), per topic; a receiver that fails is retried by the next
+run and never blocks the email."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from digest.replay import ArxivState, LLMState, serve_llm
+from digest.replay.smtp import serve_smtp
+from tests.conftest import run_cli
+
+DAY = "2025-11-06"  # a real Thursday, 43 cs.CV papers
+DIGEST = str(Path(sys.executable).with_name("digest"))
+
+
+@contextmanager
+def receiver() -> Iterator[tuple[int, dict[str, list[dict[str, Any]]], set[str]]]:
+    """A webhook receiver: path → JSON bodies received; paths in ``failing`` answer 500."""
+    got: dict[str, list[dict[str, Any]]] = {}
+    failing: set[str] = set()
+    lock = threading.Lock()
+
+    class H(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"{}")
+            with lock:
+                if self.path in failing:
+                    self.send_response(500)
+                    self.end_headers()
+                    return
+                got.setdefault(self.path, []).append(body)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1], got, failing
+    finally:
+        server.shutdown()
+
+
+def test_each_edition_reaches_each_channel_once_and_a_failing_one_is_retried(
+    arxiv_state: ArxivState, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    arxiv_state.day = dt.date.fromisoformat(DAY)
+    with receiver() as (port, got, failing), serve_llm(LLMState()) as url, serve_smtp() as (box, sport):
+        hooks = f"json://127.0.0.1:{port}/all, json://127.0.0.1:{port}/clip:clip json://127.0.0.1:{port}/down"
+        failing.add("/down")
+        e = {**env, "DIGEST_LLM_BASE_URL": url, "DIGEST_SMTP_HOST": "127.0.0.1", "DIGEST_SMTP_PORT": str(sport),
+             "DIGEST_EMAIL_TO": "r@example.org", "DIGEST_NOTIFY_URLS": hooks, "DIGEST_EMAIL_BACKOFF_SECONDS": "0.01",
+             "DIGEST_ON_BUSY": "wait"}  # fmt: skip
+        full = {**{k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}, **e}
+        procs = [subprocess.Popen([DIGEST, "run", "--date", DAY], env=full, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for _ in range(2)]  # fmt: skip
+        outs = [p.communicate(timeout=600) for p in procs]
+        assert sorted(p.returncode for p in procs) == [3, 3], outs  # partial: one channel did not take it
+        assert len(box.messages) == 1  # the failing channel never blocked the email
+        assert len(got["/all"]) == 1 and len(got["/clip"]) == 1 and "/down" not in got
+        first = got["/all"][0]
+        assert DAY in first["title"] and "arxiv.org/abs/" in first["message"]
+        assert any("\u4e00" <= ch <= "\u9fff" for ch in first["message"])  # Chinese title and TL;DR
+        assert len(first["message"]) <= 1800
+        failing.clear()  # the receiver is back: the next run sends it there, and only there
+        for k, v in e.items():
+            monkeypatch.setenv(k, v)
+        code, out, err = run_cli("run", "--date", DAY)
+        assert code == 0, out + err
+    assert len(got["/down"]) == 1 and len(got["/all"]) == 1 and len(got["/clip"]) == 1 and len(box.messages) == 1
+    clip_only = got["/clip"][0]["message"]
+    assert clip_only.count("arxiv.org/abs/") <= first["message"].count("arxiv.org/abs/")
