@@ -39,7 +39,7 @@ def replay(day: dt.date, workdir: Path, latency: float = 0.0, subscribers: int =
             "DIGEST_ARXIV_API_URL": f"{aurl}/api/query",
             "DIGEST_ARXIV_DELAY_SECONDS": "0",
             "DIGEST_LLM_BASE_URL": lurl,
-            "DIGEST_LLM_MODEL": "gpt-4o-mini",
+            "DIGEST_LLM_MODEL": "replay-stand-in",  # canned answers: no model's quality, no cost
             "DIGEST_LLM_API_KEY": "sk-replay",
             "DIGEST_SMTP_HOST": "127.0.0.1",
             "DIGEST_SMTP_PORT": str(port),

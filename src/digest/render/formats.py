@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -19,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from feedgen.feed import FeedGenerator
 from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup, escape
 
 from digest.models import Digest, Edition
 from digest.render.view import (
@@ -46,9 +48,18 @@ def _env(html_mode: bool) -> Environment:
         keep_trailing_newline=True,
     )
     env.filters.update(
+        nowrap_dates=nowrap_dates,
         md_cell=md_cell, md_link=md_link_text, md_para=md_para, md_url=md_url, md_note=md_note, md_rich=md_rich
     )
     return env
+
+
+def nowrap_dates(text: str) -> Markup:
+    """Escaped text whose ISO dates never break across lines (a phone broke "2026-06-" / "02" at the hyphen)."""
+    parts = re.split(r"(\d{4}-\d{2}-\d{2})", text)
+    return Markup("".join(
+        f'<span class="nowrap">{escape(p)}</span>' if i % 2 else str(escape(p)) for i, p in enumerate(parts)
+    ))  # fmt: skip
 
 
 def day_path(day: dt.date, ext: str) -> str:

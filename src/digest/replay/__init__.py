@@ -34,8 +34,13 @@ def serve_forever(
         ]
         if llm_port:
             url = stack.enter_context(serve_llm(LLMState(latency), llm_port))
-            env.append(f"DIGEST_LLM_BASE_URL={url}")
+            env += [f"DIGEST_LLM_BASE_URL={url}", "DIGEST_LLM_MODEL=replay-stand-in"]
         say(f"replaying arXiv cs.CV {day} ({n} papers) on {base}; Ctrl-C to stop. In another shell:")
         say("export " + " ".join(env) + " DIGEST_TRANSLATE_FALLBACK=none")
+        if llm_port:
+            say(
+                "note: the LLM is a stand-in: its Chinese is canned text built from the abstract (no model, no "
+                "cost), shown as 'llm:replay-stand-in'; point DIGEST_LLM_BASE_URL at a real endpoint for real text"
+            )
         say(f"digest run --date {day}")
         threading.Event().wait()
