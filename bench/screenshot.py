@@ -8,6 +8,7 @@ Needs Debian's `chromium` (apt-get install chromium fonts-noto-cjk). Writes <day
 from __future__ import annotations
 
 import argparse
+import os
 import datetime as dt
 import shutil
 import subprocess
@@ -42,21 +43,36 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--day", type=dt.date.fromisoformat, default=dt.date(2026, 6, 2))
     ap.add_argument("--out", type=Path, default=Path("docs/screenshots"))
+    ap.add_argument("--threshold", type=float, default=None, help="DIGEST_RELEVANCE_THRESHOLD (0: every paper)")
+    ap.add_argument("--at", default="", help="an arXiv id: the page shots start at its entry (e.g. one with LaTeX)")
     args = ap.parse_args()
     browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
     if not browser:
         raise SystemExit("no chromium found: apt-get install chromium")
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp, replay(args.day, Path(tmp)) as r:
+        if args.threshold is not None:
+            os.environ["DIGEST_RELEVANCE_THRESHOLD"] = str(args.threshold)
         settings = load_settings()
         report = run_day(args.day, Run(Providers.from_settings(settings)))
         print(report.line())
         out = Path(settings.output_dir)
         page = out / f"{args.day:%Y}/{args.day:%m}/{args.day.isoformat()}.html"
         day = args.day.isoformat()
-        shot(browser, page, args.out / f"{day}-desktop.png", 1280, 2000)
-        shot(browser, page, args.out / f"{day}-desktop-dark.png", 1280, 1200, dark=True)
-        shot(browser, page, args.out / f"{day}-phone.png", 390, 1600)
+        target = page
+        if args.at:  # a copy of the page that starts at that entry (a fragment does not scroll a headless shot)
+            html = page.read_text(encoding="utf-8")
+            start = html.find(f'data-arxiv-id="{args.at}"')
+            art = html.rfind("<article", 0, start)
+            body = html.find("<main") if "<main" in html else html.find("<body")
+            body_end = html.find(">", body) + 1
+            target = page.with_name(f"{day}-at.html")
+            rest = html[art:].replace("<details><summary>English", "<details open><summary>English", 3)
+            target.write_text(html[:body_end] + rest, encoding="utf-8")
+        shot(browser, target, args.out / f"{day}-desktop.png", 1280, 2000)
+        shot(browser, target, args.out / f"{day}-desktop-dark.png", 1280, 1200, dark=True)
+        shot(browser, target, args.out / f"{day}-phone.png", 390, 1600)
+        shot(browser, page, args.out / f"{day}-phone-top.png", 390, 700)
         shot(browser, out / "index.html", args.out / "index.png", 1000, 500)
         msg = r.mailbox.messages[0]
         html = msg.get_body(("html",)).get_content()

@@ -39,7 +39,7 @@ _DROP = {"cite", "citep", "citet", "citealp", "citeauthor", "citeyear", "ref", "
 _SILENT = {"centering", "small", "large", "Large", "footnotesize", "normalsize", "relax", "xspace", "protect",
            "bigskip", "medskip", "smallskip", "par", "quad", "qquad", "maketitle", "today"}  # fmt: skip
 _ESCAPED = {"%": "%", "&": "&", "_": "_", "#": "#", "$": "$", "{": "{", "}": "}", " ": " ", ",": NBSP, "\\": " "}
-_URL = re.compile(r"https?://[^\s<>\"'()\[\]{}]+[^\s<>\"'()\[\]{}.,;:!?]")
+_URL = re.compile(r"https?://[^\s<>\"'()\[\]{}，。；：！？（）、《》]+[^\s<>\"'()\[\]{}.,;:!?，。；：！？（）、《》]")
 _TRIGGER = re.compile(r"\\[A-Za-z%&_#${}]|\w~\w")
 _BARE_PERCENT = re.compile(r"(?<!\\)%")
 
