@@ -8,8 +8,8 @@ Needs Debian's `chromium` (apt-get install chromium fonts-noto-cjk). Writes <day
 from __future__ import annotations
 
 import argparse
-import os
 import datetime as dt
+import os
 import shutil
 import subprocess
 import sys
