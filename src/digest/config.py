@@ -45,7 +45,9 @@ DEFAULT_PRICES: dict[str, tuple[float, float]] = {
 #: DIGEST_* variables that are not settings but are read by the tooling around them
 NON_SETTINGS = {"DIGEST_CONFIG", "DIGEST_SHARED_DIR"}
 #: settings that are secrets: never printed, logged, stored, or put into a deployment in plain text
-SECRET_FIELDS = ("llm_api_key", "embed_api_key", "smtp_password", "feedback_secret", "notify_urls")
+SECRET_FIELDS = (
+    "llm_api_key", "embed_api_key", "smtp_password", "feedback_secret", "notify_urls", "alert_notify_urls"
+)
 
 
 def _split_list(v: object) -> object:
@@ -171,6 +173,9 @@ class Settings(BaseSettings):
     email_max_tries: int = Field(3, ge=1, description="SMTP tries with backoff")
     email_backoff_seconds: float = Field(2.0, ge=0, description="first SMTP backoff; doubles")
     alert_email: str | None = Field(None, description="operator address told about failed, crashed or missing days")
+    alert_notify_urls: SecretStr | None = Field(
+        None, description="chat channels (Apprise URLs) told the same alerts as DIGEST_ALERT_EMAIL"
+    )
     stale_hours: float = Field(6.0, gt=0, description="a weekday with no completed run this long after the cron alerts")
     weekly_day: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = Field(
         "sat", description="weekday the weekly edition is sent (for the previous Mon–Fri)"
@@ -266,8 +271,9 @@ class Settings(BaseSettings):
         """The secret values in force (to mask them in any text that leaves the process)."""
         vals = [getattr(self, f) for f in SECRET_FIELDS]
         out = [v.get_secret_value() for v in vals if v is not None and v.get_secret_value()]
-        if self.notify_urls is not None:  # each channel's URL on its own (they are logged one at a time)
-            out += self.notify_urls.get_secret_value().replace(",", " ").split()
+        for urls in (self.notify_urls, self.alert_notify_urls):  # each channel's URL on its own
+            if urls is not None:
+                out += urls.get_secret_value().replace(",", " ").split()
         for url in (self.db_url, self.llm_base_url, self.embed_base_url, self.web_url):  # credentials in URLs
             for m in re.finditer(r"://[^:/@\s]*:([^@/\s]+)@|[?&](?:api[_-]?key|key|token|password|secret)=([^&\s]+)",
                                  url or "", re.IGNORECASE):  # fmt: skip

@@ -85,3 +85,21 @@ def test_each_edition_reaches_each_channel_once_and_a_failing_one_is_retried(
     assert len(got["/down"]) == 1 and len(got["/all"]) == 1 and len(got["/clip"]) == 1 and len(box.messages) == 1
     clip_only = got["/clip"][0]["message"]
     assert clip_only.count("arxiv.org/abs/") <= first["message"].count("arxiv.org/abs/")
+
+
+def test_operator_alerts_reach_the_alert_channels_once(
+    arxiv_state: ArxivState, base_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with receiver() as (port, got, _failing):
+        monkeypatch.setenv("DIGEST_ALERT_NOTIFY_URLS", f"json://127.0.0.1:{port}/ops")
+        from digest.config import load_settings
+        from digest.models import RunReport, RunStatus
+        from digest.pipeline import Run
+        from digest.providers import Providers
+        from digest.usecases.status import after_day
+
+        run = Run(Providers.from_settings(load_settings(), need_llm=False))
+        failed = RunReport(date=dt.date(2026, 6, 2), status=RunStatus.failed, reason="the LLM is down")
+        after_day(run, failed)
+        after_day(run, failed)  # noticed twice (two processes, the watchdog): told once
+    assert len(got["/ops"]) == 1 and "2026-06-02 failed" in got["/ops"][0]["title"]

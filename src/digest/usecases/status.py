@@ -14,11 +14,13 @@ import socket
 from collections.abc import Callable
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
+from functools import partial
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from digest.config import Settings
 from digest.models import DeliveryStatus, RunReport, RunStatus
+from digest.notify import AppriseNotifier, parse_channels
 from digest.retry import GaveUp, RetryPolicy
 from digest.sources.calendar import weekdays
 from digest.store import Claim, Store
@@ -46,8 +48,10 @@ def run_status_checks(store: Store, stale_after: float) -> list[str]:
 
 # --- alerts ---------------------------------------------------------------------------------------------
 def notify(run: Run, key: str, subject: str, body: str) -> bool:
-    """Email the operator once per ``key`` (outbox); False when no alert address or SMTP is configured."""
+    """Tell the operator once per ``key`` (outbox): the alert chat channels, then email; False when no alert
+    address or SMTP is configured."""
     p = run.providers
+    _alert_channels(run, key, subject, body)
     to = p.settings.alert_email
     if not to or p.mailer is None:
         log.warning("alert (%s): %s — set DIGEST_ALERT_EMAIL and DIGEST_SMTP_HOST to be told by email", key, subject)
@@ -76,6 +80,27 @@ def notify(run: Run, key: str, subject: str, body: str) -> bool:
         return False
     p.store.mark_delivery(edition, to, p.owner, DeliveryStatus.sent, message_id=str(msg["Message-ID"]))
     return True
+
+
+def _alert_channels(run: Run, key: str, subject: str, body: str) -> None:
+    """``DIGEST_ALERT_NOTIFY_URLS``: the same alert in chat, once per channel (a failure is logged, never fatal)."""
+    p = run.providers
+    if p.settings.alert_notify_urls is None:
+        return
+    urls = p.settings.alert_notify_urls.get_secret_value().replace(",", " ").split()
+    notifier = p.notifier or AppriseNotifier()
+    edition = f"alert:{key}"[:40]
+    for ch in parse_channels(urls, []):
+        if p.store.claim_delivery(edition, ch.key, p.owner, p.settings.lease_seconds) != Claim.claimed:
+            continue
+        send = partial(notifier.send, ch.url, f"[arxiv-digest] {subject}", body)
+        try:
+            RetryPolicy(p.settings.email_max_tries, p.settings.email_backoff_seconds).call(send, f"chat alert {ch.key}")
+        except (GaveUp, Exception) as exc:
+            p.store.mark_delivery(edition, ch.key, p.owner, DeliveryStatus.failed, str(exc))
+            log.error("could not send the alert %s to %s: %s", key, ch.key, exc)
+            continue
+        p.store.mark_delivery(edition, ch.key, p.owner, DeliveryStatus.sent)
 
 
 def after_day(run: Run, report: RunReport) -> None:
