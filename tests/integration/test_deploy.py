@@ -84,9 +84,29 @@ def start_run(env: dict[str, str], name: str, params: dict[str, Any], when: dt.d
     return str(api(env, "POST", f"/deployments/{dep['id']}/create_flow_run", json=body)["id"])
 
 
+REPO = Path(__file__).resolve().parents[2]
+
+
 @pytest.fixture(scope="module")
-def deployed(prefect_server: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """Stand-ins, `digest deploy` with this machine's settings, and a worker with a clean environment."""
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A plain (non-editable) install of this checkout in its own virtualenv: the code lives in site-packages,
+    as in the Docker image; nothing may depend on the checkout or the working directory."""
+    venv = tmp_path_factory.mktemp("plain-install") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    res = subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "-c", str(REPO / "constraints.txt"), str(REPO)],
+                         capture_output=True, text=True, timeout=900)  # fmt: skip
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    site = next((venv / "lib").glob("python3*/site-packages"))
+    assert (site / "flows" / "daily.py").is_file() and not (site / "digest" / "__editable__").exists()
+    return venv / "bin"
+
+
+@pytest.fixture(scope="module")
+def deployed(
+    prefect_server: dict[str, str], tmp_path_factory: pytest.TempPathFactory, installed: Path
+) -> Iterator[dict[str, Any]]:
+    """Stand-ins, `digest deploy` of a plain install run from a folder outside the checkout, and a worker of that
+    install with a clean environment."""
     work = tmp_path_factory.mktemp("deployed")
     state = ArxivState(day=dt.date(2026, 7, 3))  # the feed carries another day: runs use the API
     llm = LLMState()
@@ -108,18 +128,18 @@ def deployed(prefect_server: dict[str, str], tmp_path_factory: pytest.TempPathFa
             "DIGEST_ALERT_EMAIL": "ops@example.org",
             "DIGEST_LEASE_SECONDS": "10",
         }
-        res = subprocess.run([str(BIN / "digest"), "deploy"], env={**prefect_server, **settings}, cwd=work,
+        res = subprocess.run([str(installed / "digest"), "deploy"], env={**prefect_server, **settings}, cwd=work,
                              capture_output=True, text=True, timeout=300)  # fmt: skip
         assert res.returncode == 0, res.stdout + res.stderr
         clean = {"PREFECT_API_URL": prefect_server["PREFECT_API_URL"], "PATH": os.environ["PATH"]}
         log = (work / "worker.log").open("w")
         worker = subprocess.Popen(
-            [str(BIN / "prefect"), "worker", "start", "--pool", "arxiv-digest"], env=clean, cwd="/",
+            [str(installed / "prefect"), "worker", "start", "--pool", "arxiv-digest"], env=clean, cwd="/",
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         try:
             yield {"work": work, "llm": llm, "box": box, "settings": settings, "env": prefect_server,
-                   "worker": worker, "deploy_out": res.stdout}  # fmt: skip
+                   "worker": worker, "deploy_out": res.stdout, "bin": installed}  # fmt: skip
         finally:
             if worker.poll() is None:
                 os.killpg(worker.pid, signal.SIGKILL)
@@ -140,6 +160,10 @@ def test_deploy_carries_settings_but_never_secrets(deployed: dict[str, Any]) -> 
     assert dep["concurrency_limit"] == 1 or dep.get("global_concurrency_limit")
     for name in ("backfill/backfill", "weekly/weekly", "retrain/retrain", "watchdog/watchdog"):
         api(env, "GET", f"/deployments/name/{name}")
+    # the flows were found by import in the plain install, not in the checkout or the deploying folder
+    working = dep["job_variables"]["working_dir"]
+    assert working.startswith(str(deployed["bin"].parent)) and "site-packages" in working
+    assert not working.startswith(str(REPO)) and dep["entrypoint"] == "flows/daily.py:daily_digest"
 
 
 def test_a_worker_with_a_clean_environment_runs_a_deployed_day(deployed: dict[str, Any]) -> None:
@@ -211,7 +235,7 @@ def test_sigterm_on_the_worker_leaves_no_zombie(deployed: dict[str, Any]) -> Non
         worker.wait(timeout=120)
         time.sleep(21)  # two lease periods: the day's lease lapses with its process
         # the operator looks (or the watchdog / the next deployed run does): zombies are settled in Prefect
-        res = subprocess.run([str(BIN / "digest"), "status"], env={**env, **deployed["settings"]},
+        res = subprocess.run([str(deployed["bin"] / "digest"), "status"], env={**env, **deployed["settings"]},
                              capture_output=True, text=True, timeout=120)  # fmt: skip
         assert "Traceback" not in res.stderr and res.stdout, res.stdout + res.stderr
         fr = wait_for(env, run_id, timeout=60)
