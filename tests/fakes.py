@@ -36,12 +36,14 @@ class FakeChat:
     def __init__(self, model: str = "fake-model") -> None:
         self.model = model
         self.calls = 0
+        self.history: list[list[dict[str, str]]] = []  # every request's messages, in order
         self.per_paper: dict[str, list[str]] = {}
         self.always: set[str] = set()
         self.lock = threading.Lock()
         self.seen: list[list[dict[str, str]]] = []
 
     def complete(self, messages: list[dict[str, str]], timeout: float) -> ChatReply:
+        self.history.append(messages)
         system = next(m["content"] for m in messages if m["role"] == "system")
         user = next(m["content"] for m in messages if m["role"] == "user")
         tm = re.search(r"<title>(.*?)</title>", user, re.S)

@@ -127,6 +127,10 @@ class Settings(BaseSettings):
         60.0, gt=0, description="per-request timeout, seconds: the whole answer, however slowly it trickles"
     )
     llm_deadline: float = Field(300.0, gt=0, description="overall deadline per paper, seconds")
+    llm_max_attempts: int = Field(
+        3, ge=1, description="paid attempts per paper, version, model and prompt across runs: a rejected answer is "
+        "asked again by later runs (quoting its problems) until then",
+    )
     llm_max_tries: int = Field(5, ge=1, description="tries per request on 429/5xx/timeouts")
     llm_backoff_seconds: float = Field(1.0, ge=0, description="first backoff; doubles; Retry-After wins")
     llm_breaker: int = Field(

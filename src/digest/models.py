@@ -256,6 +256,7 @@ class Summary(BaseModel):
     model: str = ""  # the LLM model of the cache key ("" = made with no LLM configured)
     prompt_hash: str = ""
     llm_answered: bool = False  # the LLM answered (and was paid) for this key, even if the answer was rejected
+    attempts: int = 0  # runs that paid for an answer at this key (a rejected one is asked again, bounded)
     tokens_in: int = 0
     tokens_out: int = 0
     cost: float = 0.0
@@ -274,6 +275,7 @@ class SummaryStats(BaseModel):
     requests: int = 0
     skipped_breaker: int = 0  # papers not called because the endpoint was found down in this run
     busy: int = 0  # papers another process was summarising (claimed): left to it
+    reasked: int = 0  # papers whose earlier answer was rejected, asked again (bounded by DIGEST_LLM_MAX_ATTEMPTS)
     ok: int = 0
     fallback: int = 0
     tokens_in: int = 0
@@ -495,8 +497,10 @@ class RunReport(BaseModel):
         email_note = f" ({self.email_status})" if self.email_status and not self.emails_sent else ""
         return (
             f"{day} {self.status.value}: fetched {self.fetched}, new {self.new}, relevant {self.relevant}, "
-            f"summarised {self.summarised} (cached {s.cached}, fallback {s.fallback}, failed {self.failed}), "
-            f"emails {self.emails_sent}{email_note}, tokens {s.tokens_in}/{s.tokens_out}, cost ${s.cost:.4f}"
+            f"summarised {self.summarised} (cached {s.cached}, fallback {s.fallback}, failed {self.failed}"
+            + (f", asked again {s.reasked}" if s.reasked else "")
+            + "), "
+            + f"emails {self.emails_sent}{email_note}, tokens {s.tokens_in}/{s.tokens_out}, cost ${s.cost:.4f}"
             + (f" [{', '.join(f'{k} {v}' for k, v in sorted(s.backends.items()))}]" if s.backends else "")
             + (f" — {self.reason}" if self.reason else "")
         )

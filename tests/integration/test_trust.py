@@ -4,6 +4,7 @@ most once per reader, and the doubt is shown with how to resend."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 
 import pytest
@@ -265,3 +266,23 @@ def test_a_looping_model_and_a_huge_abstract_are_bounded(
         text = (out_dir / f).read_text(encoding="utf-8")
         assert "重复的标题重复的标题重复的标题" not in text, f  # the looping answers were rejected
     assert len(box.messages) == 1 and len(box.messages[0].as_bytes()) < 400_000
+
+
+def test_a_flaky_provider_heals_on_the_rerun_and_a_dead_one_fails_fast(
+    arxiv_state: ArxivState, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """429 on every 3rd request, 500 on every 7th, truncated JSON on every 5th, English on every 4th: the first run
+    keeps what it can, the re-run asks the rejected papers again (quoting their problems) and completes the day."""
+    arxiv_state.day = dt.date.fromisoformat(DAY)
+    llm = LLMState()
+    llm.every = {3: "429", 7: "500", 5: "truncated", 4: "english"}
+    with serve_llm(llm) as url:
+        monkeypatch.setenv("DIGEST_LLM_BASE_URL", url)
+        monkeypatch.setenv("DIGEST_RELEVANCE_THRESHOLD", "0")  # all 43 papers of the day
+        first = run_cli("run", "--date", DAY)
+        second = run_cli("run", "--date", DAY)
+    assert "Traceback" not in first[1] + first[2]
+    assert second[0] == 0 and "fallback 0" in second[1] and "failed 0" in second[1], second
+    m = re.search(r"relevant (\d+)", second[1])
+    assert m is not None and int(m.group(1)) == 43
+    assert "breaker" not in first[1] + first[2]  # 429/500 from a live endpoint never open the breaker

@@ -76,8 +76,9 @@ def test_one_rejected_summary_is_partial_published_and_stays_partial(settings: S
     r = run_day(TUE, run)
     assert r.status == RunStatus.partial and "1 of 3 summaries are fallbacks" in r.reason
     assert (Path(settings.output_dir) / "2026/06/2026-06-02.md").is_file()
-    again = run_day(TUE, run)  # re-running a nearly complete day never turns it red
-    assert again.status == RunStatus.partial and chat.calls == 4
+    again = run_day(TUE, run)  # the rejected paper is asked again (quoting its problems) and now answered well
+    assert again.status == RunStatus.ok and chat.calls == 5
+    assert run_day(TUE, run).status == RunStatus.ok and chat.calls == 5  # nothing left to pay for
 
 
 def test_a_day_held_by_another_run_is_left_to_it(settings: Settings, store: Store) -> None:

@@ -42,10 +42,11 @@ def best_stored(candidates: list[Summary], route: Route) -> Summary | None:
     return min(candidates, key=lambda s: s.tier.rank, default=None)
 
 
-def is_final(s: Summary, route: Route, translator_ok: Callable[[], bool]) -> bool:
+def is_final(s: Summary, route: Route, translator_ok: Callable[[], bool], max_attempts: int = 1) -> bool:
+    """Nothing left to do for this key: an accepted answer, or ``max_attempts`` paid answers all rejected."""
     if route.llm:
         same_key = s.model == route.model and s.prompt_hash == route.prompt_hash
-        return same_key and (s.tier == SummaryTier.llm or s.llm_answered)
+        return same_key and (s.tier == SummaryTier.llm or (s.llm_answered and max(s.attempts, 1) >= max_attempts))
     if s.tier in (SummaryTier.llm, SummaryTier.translated):
         return True
     return not translator_ok()

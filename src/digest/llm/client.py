@@ -30,14 +30,18 @@ class ChatReply:
 
 
 class ChatUnavailable(Transient):
-    """No usable answer this time (timeout, connection, 429, 5xx); ``rate_limited`` for 429."""
+    """No usable answer this time (timeout, connection, 429, 5xx); ``rate_limited`` for 429; ``live`` when the
+    endpoint answered at all (an HTTP status): only "no answer" counts towards the breaker."""
 
-    def __init__(self, reason: str, retry_after: float | None = None, rate_limited: bool = False) -> None:
+    def __init__(
+        self, reason: str, retry_after: float | None = None, rate_limited: bool = False, live: bool = False
+    ) -> None:
         super().__init__(reason, retry_after)
         self.rate_limited = rate_limited
+        self.live = live or rate_limited
 
-    def __reduce__(self) -> tuple[type[ChatUnavailable], tuple[str, float | None, bool]]:  # type: ignore[override]
-        return (type(self), (self.reason, self.retry_after, self.rate_limited))
+    def __reduce__(self) -> tuple[type[ChatUnavailable], tuple[str, float | None, bool, bool]]:  # type: ignore[override]
+        return (type(self), (self.reason, self.retry_after, self.rate_limited, self.live))
 
 
 class ChatRefused(Exception):
@@ -131,7 +135,7 @@ class OpenAIChat:
             except openai.APIStatusError as exc:
                 after = parse_retry_after(exc.response.headers.get("retry-after")) if exc.response else None
                 if exc.status_code >= 500 or exc.status_code in (408, 409):
-                    raise ChatUnavailable(f"HTTP {exc.status_code}", after) from None
+                    raise ChatUnavailable(f"HTTP {exc.status_code}", after, live=True) from None
                 raise ChatRefused(f"LLM endpoint answered HTTP {exc.status_code}: {str(exc)[:200]}") from None
             except openai.APITimeoutError:
                 raise ChatUnavailable(f"timed out after {timeout:.0f}s") from None

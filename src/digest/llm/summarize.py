@@ -80,7 +80,7 @@ class Summariser:
             best = best_stored(stored[(p.id, p.version)], self.route)
             if best is None:
                 best = self._previous_version(p)
-            if best is not None and is_final(best, self.route, self.probe):
+            if best is not None and is_final(best, self.route, self.probe, self.settings.llm_max_attempts):
                 out[i] = best
         return out
 
@@ -144,7 +144,7 @@ class Summariser:
             try:
                 reply = chat.complete(messages, min(self.settings.llm_timeout, remaining))
             except ChatUnavailable as exc:
-                if not exc.rate_limited:  # 429 means the endpoint is alive
+                if not exc.live:  # a 429 or 5xx is a live endpoint having a bad moment: retried, never the breaker
                     self.breaker.failure(exc.reason)
                 raise
             self.breaker.success()
@@ -153,20 +153,32 @@ class Summariser:
         policy = RetryPolicy(self.policy.tries, self.policy.backoff, deadline=max(0.0, deadline - time.monotonic()))
         return policy.call(once, f"LLM {paper_id}", breaker=self.breaker)
 
-    def llm_one(self, paper: Paper) -> tuple[Summary, int]:
-        """(summary, requests made). Never raises for a per-paper problem."""
+    def earlier_rejected(self, paper: Paper) -> Summary | None:
+        """This key's stored summary when the LLM answered and every answer so far was rejected (to ask again)."""
+        key = (paper.id, paper.version)
+        stored = best_stored(self.store.summaries_of([key])[key], self.route)
+        if stored is None or not stored.llm_answered or stored.tier == SummaryTier.llm:
+            return None
+        return stored
+
+    def llm_one(self, paper: Paper, earlier: Summary | None = None) -> tuple[Summary, int]:
+        """(summary, requests made). Never raises for a per-paper problem. ``earlier``: this key's rejected
+        summary from an earlier run — its problems are quoted in the first call, and its attempts counted."""
         deadline = time.monotonic() + self.settings.llm_deadline
+        before = max(earlier.attempts, 1) if earlier is not None else 0
+        quoted = _problems_of(earlier.reason) if earlier is not None else []
         # bounded before the prompt: a 1 MB "abstract" must not become a 326k-token request
         title, abstract = mask(paper.title[:MAX_PROMPT_TITLE]), mask(paper.abstract[:MAX_PROMPT_ABSTRACT], start=100)
         tin = tout = requests = 0
         errors: list[str] = []
         answered = False
-        for attempt in range(2):  # the call, then one repair call quoting the validation errors
+        attempt, garbled = 0, 0
+        while attempt < 2:  # the call, then one repair call quoting the validation errors
             if self.breaker.open:
                 errors = [f"LLM endpoint unreachable ({self.breaker.last})"]
                 break
             requests += 1
-            messages = self.prompts.messages(title.text, abstract.text, errors if attempt else None)
+            messages = self.prompts.messages(title.text, abstract.text, errors if attempt else (quoted or None))
             try:
                 raw, t_in, t_out = self._ask(messages, deadline, paper.id)
             except (GaveUp, ChatRefused) as exc:
@@ -176,6 +188,9 @@ class Summariser:
             tin += t_in
             tout += t_out
             fields, errors = self._parse(raw, title, abstract)
+            if fields is None and not garbled and _cut_off(raw):
+                garbled += 1  # cut off mid-answer (a provider's hiccup, not the model's mistake): ask the same again
+                continue
             if fields is not None and attempt and errors and all("bidirectional characters" in e for e in errors):
                 fields = SummaryFields(**{k: strip_unsafe(v) for k, v in fields.model_dump().items()})
                 errors = validate(fields, title, abstract, self.prompts.glossary)  # asked twice: strip, accept
@@ -197,13 +212,16 @@ class Summariser:
                     tokens_in=tin,
                     tokens_out=tout,
                     cost=cost_of(self.settings, tin, tout),
-                    reason="repaired" if attempt else "",
+                    reason="repaired" if attempt or quoted else "",
+                    attempts=before + 1,
                 ), requests
+            attempt += 1
         verb = "rejected" if answered else "unavailable"
         # upstream text may quote the key back (a gateway's 422): masked before it is stored, logged or shown
         reason = mask_secrets(f"LLM answer {verb}: " + "; ".join(errors)[:500], self.settings.secrets())
         log.warning("%s: %s", paper.id, reason)
-        return self.fallback(paper, reason, (tin, tout), answered), requests
+        s = self.fallback(paper, reason, (tin, tout), answered or earlier is not None)
+        return s.model_copy(update={"attempts": before + (1 if answered else 0)}), requests
 
     def _parse(self, raw: str, title: Masked, abstract: Masked) -> tuple[SummaryFields | None, list[str]]:
         try:
@@ -278,9 +296,12 @@ class Summariser:
             if not self.store.claim_call(key, self.owner, claim_for):
                 return None  # another process is paying for this paper right now
             try:
-                return self.llm_one(p)
+                return self.llm_one(p, earlier.get(i))
             finally:
                 self.store.release_call(key, self.owner)
+
+        earlier = {i: s for i in todo if (s := self.earlier_rejected(papers[i])) is not None}
+        stats.reasked = len(earlier)
 
         pool = cf.ThreadPoolExecutor(max_workers=self.settings.llm_concurrency, thread_name_prefix="llm")
         try:
@@ -328,7 +349,7 @@ class Summariser:
                 if self.store.claim_call(key, self.owner, self.settings.llm_deadline + 60):
                     left.remove(i)
                     try:
-                        done(i, *self.llm_one(papers[i]))
+                        done(i, *self.llm_one(papers[i], self.earlier_rejected(papers[i])))
                     finally:
                         self.store.release_call(key, self.owner)
         stats.busy = len(left)
@@ -342,3 +363,18 @@ def _strip_fences(raw: str) -> str:
     if not t.startswith("{") and "{" in t and "}" in t:
         t = t[t.index("{") : t.rindex("}") + 1]
     return t
+
+
+def _problems_of(reason: str) -> list[str]:
+    """The validation problems an earlier rejected answer had (from its stored reason), to quote them."""
+    text = reason.split("; translation unavailable")[0]
+    if not text.startswith("LLM answer rejected: "):
+        return []
+    problems = text.removeprefix("LLM answer rejected: ").split(";")
+    return [f"an earlier answer was rejected: {p.strip()}" for p in problems if p.strip()][:6]
+
+
+def _cut_off(raw: str) -> bool:
+    """An answer that starts as the JSON asked for and stops before its end (a truncated response)."""
+    text = raw.strip()
+    return text[:1] in ("{", "`") and not text.endswith(("}", "`"))

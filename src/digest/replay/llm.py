@@ -38,6 +38,7 @@ class LLMState:
         self.latency = latency
         self.per_paper: dict[str, list[str]] = {}  # title substring → modes, consumed one per request
         self.always: set[str] = set()
+        self.every: dict[int, str] = {}  # n → mode on every n-th request (a flaky provider's bad hours)
         self.reject_json_schema = False
         self.requests = 0
         self.in_flight = 0
@@ -179,6 +180,8 @@ def _handler(state: LLMState) -> type[BaseHTTPRequestHandler]:
             am = re.search(r"<abstract>(.*?)</abstract>", user, re.S)
             title, abstract = (tm.group(1) if tm else ""), (am.group(1) if am else "")
             modes = state.modes_for(title)
+            with state.lock:
+                modes |= {mode for n, mode in state.every.items() if state.requests % n == 0}
             if state.latency:
                 time.sleep(state.latency)
             if "slow" in modes:
@@ -206,6 +209,8 @@ def _handler(state: LLMState) -> type[BaseHTTPRequestHandler]:
             content = json.dumps(translate(title, abstract, modes, system), ensure_ascii=False)
             if "invalid_json" in modes:
                 content = "Sure! Here is the summary: {tldr_en: oops"
+            if "truncated" in modes:
+                content = content[: len(content) // 2]
             prompt_chars = sum(len(m["content"]) for m in req["messages"])
             with state.lock:
                 state.max_prompt_chars = max(state.max_prompt_chars, prompt_chars)

@@ -223,6 +223,11 @@ def m0012_relevance_topic(op: Operations) -> None:
     op.add_column("relevance", sa.Column("topic", sa.String(100), nullable=False, server_default=""))
 
 
+def m0013_summary_attempts(op: Operations) -> None:
+    """Paid attempts at one summary key across runs (a rejected answer is asked again, a bounded number of times)."""
+    op.add_column("summaries", sa.Column("attempts", sa.Integer, nullable=False, server_default="0"))
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_papers_days_runs", m0001_papers_days_runs),
     ("0002_embeddings_relevance", m0002_embeddings_relevance),
@@ -236,6 +241,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("0010_votes", m0010_votes),
     ("0011_unsubscribes", m0011_unsubscribes),
     ("0012_relevance_topic", m0012_relevance_topic),
+    ("0013_summary_attempts", m0013_summary_attempts),
 ]
 
 _LEDGER = sa.Table(

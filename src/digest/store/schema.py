@@ -102,6 +102,7 @@ summaries = Table(
     Column("created", DateTime, nullable=False),
     Column("tier", String(12), nullable=False, server_default="extractive"),
     Column("llm_answered", Boolean, nullable=False, server_default="0"),
+    Column("attempts", Integer, nullable=False, server_default="0"),  # paid attempts at this key, across runs
 )
 digests = Table(
     "digests",

@@ -67,15 +67,21 @@ def test_a_bad_answer_gets_one_repair_call_naming_the_problem(mode: str, setting
 def test_persistent_failure_falls_back_marked_and_is_final(settings: Settings, store: Store) -> None:
     chat = FakeChat()
     papers = real_papers(3)
-    chat.per_paper[papers[0].title[:30]] = ["english"] * 4
+    chat.per_paper[papers[0].title[:30]] = ["english"] * 6  # three runs: the call and the repair each
     tr = FakeTranslator()
     summariser(settings, store, chat, tr).run(papers)
     s = store.summaries_of([(papers[0].id, 1)])[(papers[0].id, 1)][0]
     assert s.tier == SummaryTier.translated and s.status == SummaryStatus.fallback and s.llm_answered
-    assert s.tldr_en == first_sentence(papers[0].abstract) and "rejected" in s.reason
+    assert s.tldr_en == first_sentence(papers[0].abstract) and "rejected" in s.reason and s.attempts == 1
+    for attempt in (2, 3):  # later runs ask again, quoting the earlier problems, up to DIGEST_LLM_MAX_ATTEMPTS
+        calls = chat.calls
+        again = summariser(settings, store, chat, tr).run(papers)
+        assert chat.calls == calls + 2 and again.reasked == 1 and again.cached == 2
+        assert "an earlier answer was rejected" in str(chat.history[calls])  # this run's first call quotes it
+        assert store.summaries_of([(papers[0].id, 1)])[(papers[0].id, 1)][0].attempts == attempt
     calls = chat.calls
-    again = summariser(settings, store, chat, tr).run(papers)  # paid and rejected twice: not paid again
-    assert chat.calls == calls and again.cached == 3
+    final = summariser(settings, store, chat, tr).run(papers)  # three paid attempts rejected: final
+    assert chat.calls == calls and final.cached == 3
 
 
 def test_offline_summaries_get_chinese_once_a_translator_is_back_and_only_then(
