@@ -103,10 +103,11 @@ class Providers:
         subs = parse_subscribers(settings.email_to, list(model.topics) + topics.ids)
         urls = settings.notify_urls.get_secret_value().replace(",", " ").split() if settings.notify_urls else []
         channels = parse_channels(urls, list(model.topics) + topics.ids)
+        store = store or Store(settings.db_url)  # opened once the settings are known to be valid
         return cls(
             settings=settings,
-            store=store or Store(settings.db_url),
-            arxiv=ArxivClient(settings),
+            store=store,
+            arxiv=ArxivClient(settings, clock=store),  # one arXiv clock for every process sharing the store
             topics=topics,
             model=model,
             prompts=prompts,

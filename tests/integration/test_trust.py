@@ -4,6 +4,7 @@ most once per reader, and the doubt is shown with how to resend."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 import time
 
@@ -286,3 +287,27 @@ def test_a_flaky_provider_heals_on_the_rerun_and_a_dead_one_fails_fast(
     m = re.search(r"relevant (\d+)", second[1])
     assert m is not None and int(m.group(1)) == 43
     assert "breaker" not in first[1] + first[2]  # 429/500 from a live endpoint never open the breaker
+
+
+def test_three_processes_share_one_arxiv_clock(arxiv_state: ArxivState, env: dict[str, str]) -> None:
+    """arXiv's rule is per user: three processes fetching overlapping ranges from one store never send two
+    requests closer than DIGEST_ARXIV_DELAY_SECONDS apart."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    arxiv_state.day = dt.date(2025, 11, 14)  # the feed has moved on: the days are rebuilt from the API
+    digest = str(Path(sys.executable).with_name("digest"))
+    e = {**{k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}, **env,
+         "DIGEST_ARXIV_DELAY_SECONDS": "3", "DIGEST_ON_BUSY": "wait"}  # fmt: skip
+    Store(e["DIGEST_DB_URL"]).close()  # the store exists before they start
+    ranges = [("2025-11-04", "2025-11-05"), ("2025-11-05", "2025-11-06"), ("2025-11-04", "2025-11-06")]
+    procs = [subprocess.Popen([digest, "fetch", "--from", a, "--to", b], env=e, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for a, b in ranges]  # fmt: skip
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], outs
+    times = sorted(arxiv_state.request_times)
+    assert len(times) >= 4, arxiv_state.requests
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert min(gaps) >= 2.9, (gaps, arxiv_state.requests)  # the server's clock; the turns are 3 s apart

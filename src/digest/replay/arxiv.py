@@ -148,6 +148,7 @@ class ArxivState:
         self.rss_raw: bytes | None = None  # serve these bytes for /rss/
         self.script: list[Any] = []
         self.requests: list[str] = []
+        self.request_times: list[float] = []  # time.time() of each request (politeness across processes)
         self.hang_seconds = 3.0
         self._times: dict[str, dt.datetime] | None = None
         self.lock = threading.Lock()
@@ -178,6 +179,7 @@ def _handler(state: ArxivState) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             with state.lock:
                 state.requests.append(self.path)
+                state.request_times.append(time.time())
                 fault = state.script.pop(0) if state.script else None
             if fault == "hang":
                 time.sleep(state.hang_seconds)

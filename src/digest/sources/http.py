@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import httpx
 
@@ -40,14 +41,28 @@ class Page:
     content_type: str
 
 
+class SharedClock(Protocol):
+    """Turns shared by every process using one store (arXiv's rule is per user, not per process)."""
+
+    def take_turn(self, name: str, spacing: float) -> float: ...
+
+    def push_back(self, name: str, seconds: float) -> None: ...
+
+
+CLOCK = "arxiv"
+
+
 class ArxivClient:
-    """GET arXiv URLs politely. One instance per process (the providers build it once)."""
+    """GET arXiv URLs politely. One instance per process (the providers build it once); with a shared clock
+    (the store), every process and worker sharing it takes its turn from one clock, ≥ the delay apart, and a
+    429/503 pushes the next turn back for everyone."""
 
     def __init__(
         self,
         settings: Settings,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: SharedClock | None = None,
     ) -> None:
         self.settings = settings
         self.delay = settings.arxiv_delay_seconds
@@ -59,12 +74,19 @@ class ArxivClient:
             transport=transport,
         )
         self._sleep = sleep
+        self.clock = clock
         self._lock = threading.Lock()
         self._last = 0.0
         self.requests = 0
 
     def _space(self) -> None:
-        """Wait until ``delay`` seconds have passed since the previous request (called under the lock)."""
+        """Wait for this request's turn: the shared clock's, else ``delay`` after this process's previous one."""
+        if self.clock is not None and self.delay > 0:
+            wait = self.clock.take_turn(CLOCK, self.delay)
+            if wait > 0:
+                self._sleep(wait)
+            self._last = time.monotonic()
+            return
         wait = self._last + self.delay - time.monotonic()
         if self._last and wait > 0:
             self._sleep(wait)
@@ -91,7 +113,10 @@ class ArxivClient:
         if resp.status_code == 200:
             return Page(url, body, resp.headers.get("content-type", ""))
         if resp.status_code in RETRY_STATUS:
-            raise Transient(f"HTTP {resp.status_code}", parse_retry_after(resp.headers.get("Retry-After")))
+            after = parse_retry_after(resp.headers.get("Retry-After"))
+            if self.clock is not None and resp.status_code in (429, 503):  # everyone waits, not just this process
+                self.clock.push_back(CLOCK, after if after is not None else self.settings.arxiv_backoff_seconds)
+            raise Transient(f"HTTP {resp.status_code}", after)
         raise FetchError(f"{url} answered HTTP {resp.status_code}: check the URL setting", url=url)
 
     def _fetch(self, url: str) -> tuple[httpx.Response, bytes]:

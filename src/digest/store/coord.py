@@ -30,7 +30,7 @@ from sqlalchemy import Table, and_, delete, or_, select, update
 from digest.models import DeliveryStatus, RunReport, RunStatus
 from digest.store.base import StoreBase
 from digest.store.rows import utcnow
-from digest.store.schema import leases, llm_claims, outbox, runs
+from digest.store.schema import clocks, leases, llm_claims, outbox, runs
 
 
 class Claim(StrEnum):
@@ -110,6 +110,35 @@ class CoordStore(StoreBase):
         if r is None or r.expires_at < utcnow() or owner_is_dead(r.owner):
             return None
         return LeaseHolder(r.owner, r.expires_at)
+
+    # --- shared clocks -------------------------------------------------------------------
+    def take_turn(self, name: str, spacing: float) -> float:
+        """Reserve the next turn of clock ``name`` (turns ``spacing`` seconds apart across every process and
+        machine using this store); returns the seconds to wait until it."""
+        for _ in range(5):
+            now = utcnow()
+            with self._tx() as conn:
+                q = select(clocks.c.next_at).where(clocks.c.name == name)
+                if self.dialect == "postgresql":
+                    q = q.with_for_update()
+                row = conn.execute(q).first()
+                slot = max(now, row.next_at) if row is not None else now
+                nxt = slot + dt.timedelta(seconds=spacing)
+                if row is not None:
+                    conn.execute(update(clocks).where(clocks.c.name == name).values(next_at=nxt))
+                elif not self.insert_new(conn, clocks, {"name": name, "next_at": nxt}):
+                    continue  # another process created the clock just now: read it again
+            return max(0.0, (slot - now).total_seconds())
+        raise RuntimeError(f"could not take a turn of clock {name}")
+
+    def push_back(self, name: str, seconds: float) -> None:
+        """A 429/503: nobody's next turn comes before ``seconds`` from now."""
+        until = utcnow() + dt.timedelta(seconds=seconds)
+        with self._tx() as conn:
+            res = conn.execute(update(clocks).where(and_(clocks.c.name == name, clocks.c.next_at < until))
+                               .values(next_at=until))  # fmt: skip
+            if not res.rowcount:
+                self.insert_new(conn, clocks, {"name": name, "next_at": until})
 
     # --- LLM claims ----------------------------------------------------------------------
     def claim_call(self, key: str, owner: str, seconds: float) -> bool:

@@ -228,6 +228,15 @@ def m0013_summary_attempts(op: Operations) -> None:
     op.add_column("summaries", sa.Column("attempts", sa.Integer, nullable=False, server_default="0"))
 
 
+def m0014_clocks(op: Operations) -> None:
+    """Shared clocks: the next free turn of a rate-limited service (arXiv) for every process using this store."""
+    op.create_table(
+        "clocks",
+        sa.Column("name", sa.String(100), primary_key=True),
+        sa.Column("next_at", sa.DateTime, nullable=False),
+    )
+
+
 MIGRATIONS: list[tuple[str, Migration]] = [
     ("0001_papers_days_runs", m0001_papers_days_runs),
     ("0002_embeddings_relevance", m0002_embeddings_relevance),
@@ -242,6 +251,7 @@ MIGRATIONS: list[tuple[str, Migration]] = [
     ("0011_unsubscribes", m0011_unsubscribes),
     ("0012_relevance_topic", m0012_relevance_topic),
     ("0013_summary_attempts", m0013_summary_attempts),
+    ("0014_clocks", m0014_clocks),
 ]
 
 _LEDGER = sa.Table(

@@ -126,6 +126,12 @@ runs = Table(
     Column("heartbeat", DateTime),
     Column("flow_run_id", String(64)),
 )
+clocks = Table(
+    "clocks",
+    metadata,
+    Column("name", String(100), primary_key=True),
+    Column("next_at", DateTime, nullable=False),  # the next free turn (UTC)
+)
 leases = Table(
     "leases",
     metadata,
