@@ -159,14 +159,33 @@ def run(
 def runs(
     n: Annotated[int, typer.Argument(help="how many runs to show")] = 10,
     n_opt: Annotated[int | None, typer.Option("--n", help="same as the argument")] = None,
+    format: Annotated[str, typer.Option("--format", help="table, or jsonl for programs")] = "table",
 ) -> None:
     """Show the last runs (a run killed without cleanup shows as crashed) and undelivered emails."""
     from digest.usecases.run import recent_runs
 
+    if format not in ("table", "jsonl"):
+        raise UsageError(f"--format must be table or jsonl, not {format!r}")
     with runtime(need_llm=False) as r:
         rows, doubtful = recent_runs(r, n_opt or n)
-    for row in rows:
-        _line(json.dumps(row, default=_json_default, ensure_ascii=False))
+    if format == "jsonl":
+        for row in rows:
+            _line(json.dumps(row, default=_json_default, ensure_ascii=False))
+    else:
+        t = Table("run", "day", "status", "started", "took", "relevant", "summarised", "emails", "cost", "reason")
+        for row in rows:
+            rep = row.get("report") or {}
+            started = row.get("started")
+            took = (row["finished"] - started).total_seconds() if row.get("finished") and started else None
+            t.add_row(
+                str(row["run_id"]), str(row.get("date") or "today"), row["status"],
+                started.strftime("%Y-%m-%d %H:%M") if started else "", f"{took:.0f}s" if took is not None else "",
+                str(rep.get("relevant", "")), str(rep.get("summarised", "")), str(rep.get("emails_sent", "")),
+                f"${rep['cost']:.4f}" if "cost" in rep else "", str(rep.get("reason", ""))[:60],
+            )  # fmt: skip
+        out.print(t)
+        if not rows:
+            _line("no runs yet: `digest run` runs today's announcement")
     for d in doubtful:
         _line(f"email {d['edition']} → {d['recipient']}: {d['status']} {d['error']}".rstrip())
         kind, _, day = str(d["edition"]).partition(":")
@@ -182,6 +201,10 @@ def status(days: Annotated[int, typer.Option(help="how many recent weekdays to s
 
     with runtime(need_llm=False) as r:
         rows, overdue = day_status(r, days)
+        if not r.providers.store.last_runs(1):
+            _line("never run: this store has no run yet — `digest run` for today, `digest deploy` (or `digest "
+                  "serve`) for the daily schedule; nothing is overdue")  # fmt: skip
+            return
     for row in rows:
         _line(row)
     for o in overdue:
@@ -485,9 +508,10 @@ def web(
     from digest import web as webapp
     from digest.providers import Providers
 
+    webapp.check_port(host, port)
     p = Providers.from_settings(_settings(), need_llm=False)
-    err.print(f"serving {p.settings.output_dir} on http://{host}:{port}/ (votes: "
-              f"{'signed links' if p.settings.feedback_secret else 'same-origin POST'}); Ctrl-C to stop")  # fmt: skip
+    who = "operator mode: every visitor" if p.settings.web_operator else "readers with their email's page link"
+    err.print(f"serving {p.settings.output_dir} on http://{host}:{port}/ (votes: {who}); Ctrl-C to stop")
     webapp.serve(p, host, port)
 
 

@@ -276,6 +276,7 @@ class SummaryStats(BaseModel):
     skipped_breaker: int = 0  # papers not called because the endpoint was found down in this run
     busy: int = 0  # papers another process was summarising (claimed): left to it
     reasked: int = 0  # papers whose earlier answer was rejected, asked again (bounded by DIGEST_LLM_MAX_ATTEMPTS)
+    first_error: str = ""  # the first reason a paper got no LLM summary (the day's failure line names it)
     ok: int = 0
     fallback: int = 0
     tokens_in: int = 0

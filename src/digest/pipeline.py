@@ -368,7 +368,8 @@ def _day_body(f: DayFetch, run: Run, st: Stages, rec: DayRecords) -> None:
     progress = progress_of(digest)
     status, reason = judge_day(f, progress, None, llm, len(f.papers))
     if status == RunStatus.failed:  # a day in alarm publishes nothing new: previous files untouched
-        rec.status, rec.reason = status, reason + "; nothing published (fix the cause and re-run)"
+        cause = f" (first error: {rec.summary.first_error})" if rec.summary and rec.summary.first_error else ""
+        rec.status, rec.reason = status, reason + cause + "; nothing published (fix the cause and re-run)"
         return
     rec.render = r = st.render(digest)
     if r.published and relevant:

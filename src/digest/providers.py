@@ -92,6 +92,12 @@ class Providers:
                 "run `digest train` to add them"
             )
         check_embedder_settings(settings, model)
+        default_site = type(settings).model_fields["site_url"].default
+        if settings.site_url == default_site and (settings.smtp_host or settings.notify_urls):
+            warnings.append(
+                f"DIGEST_SITE_URL is unset: emails, chat messages and feeds link to {default_site}; set it to "
+                "the public address of the output folder"
+            )
         prompts = load_prompts(settings)
         chat: ChatClient | None = None
         if settings.llm_base_url and need_llm:

@@ -32,6 +32,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 from starlette.staticfiles import StaticFiles
 
+from digest.errors import ConfigError
 from digest.feedback import VOTES, sign_vote, verify_reader, verify_unsubscribe, verify_vote, vote_links
 from digest.providers import Providers
 from digest.render.build import build_digest
@@ -288,7 +289,20 @@ def make_app(providers: Providers) -> Starlette:
     )
 
 
+def check_port(host: str, port: int) -> None:
+    """One line (exit 2) for a port another program holds, before the server says anything."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((host, port))
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror}): choose another port with --port") from None
+
+
 def serve(providers: Providers, host: str, port: int) -> None:
     import uvicorn
 
+    check_port(host, port)
     uvicorn.run(make_app(providers), host=host, port=port, log_level="warning")

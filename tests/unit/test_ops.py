@@ -61,6 +61,15 @@ def test_failed_day_alerts_once_and_holiday_asks_to_confirm(settings: Settings, 
 def test_overdue_weekdays_and_artifact(settings: Settings, store: Store) -> None:
     now = dt.datetime(2026, 6, 3, 12, 0, tzinfo=dt.UTC)  # Wednesday 08:00 ET: Tuesday and Wednesday are overdue
     assert deadline(settings, dt.date(2026, 6, 3)).hour == 6
+    assert overdue(settings, store, now) == []  # a store that never ran: never scheduled, nothing overdue
+    from sqlalchemy import update
+
+    from digest.store.schema import runs
+
+    first = store.start_run("day", dt.date(2026, 5, 29))
+    with store.engine.begin() as conn:  # this store has been running since the end of May
+        conn.execute(update(runs).where(runs.c.run_id == first).values(started=dt.datetime(2026, 5, 29, 5)))
+    store.finish_run(first, RunReport(date=dt.date(2026, 5, 29), status=RunStatus.ok))
     found = overdue(settings, store, now)
     assert "stale:2026-06-03" in found and "stale:2026-06-02" in found
     rid = store.start_run("day", dt.date(2026, 6, 3))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from digest.config import Settings
-from digest.errors import ConfigError
+from digest.errors import ConfigError, mask_secrets
 from digest.models import SummaryFields
 from digest.retry import Transient, parse_retry_after
 
@@ -79,6 +79,7 @@ class OpenAIChat:
         self.auto = settings.llm_response_format == "auto"
         self.mode = "json_object" if settings.llm_response_format == "json_object" else "json_schema"
         self._lock = threading.Lock()
+        self.base_url = mask_secrets(str(getattr(client, "base_url", "") or settings.llm_base_url or "")).rstrip("/")
 
     def complete(self, messages: list[dict[str, str]], timeout: float) -> ChatReply:
         """One call that ends within ``timeout`` (plus a little) in total: the SDK's timeouts are per read, so an
@@ -140,7 +141,7 @@ class OpenAIChat:
             except openai.APITimeoutError:
                 raise ChatUnavailable(f"timed out after {timeout:.0f}s") from None
             except openai.APIConnectionError as exc:
-                raise ChatUnavailable(f"cannot connect ({exc.__class__.__name__})") from None
+                raise ChatUnavailable(f"cannot connect to {self.base_url} ({exc.__class__.__name__})") from None
             usage = resp.usage
             content = (resp.choices[0].message.content or "") if resp.choices else ""
             return ChatReply(content, usage.prompt_tokens if usage else 0, usage.completion_tokens if usage else 0)

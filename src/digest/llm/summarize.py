@@ -252,6 +252,8 @@ class Summariser:
 
         def done(i: int, s: Summary, nreq: int) -> None:
             self.store.save_summary(s)
+            if s.status == SummaryStatus.fallback and not stats.first_error and s.reason:
+                stats.first_error = s.reason.split("; translation unavailable")[0][:200]
             results[i] = s
             stats.requests += nreq
             stats.called += 1 if nreq else 0

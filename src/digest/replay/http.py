@@ -20,7 +20,13 @@ class _Server(ThreadingHTTPServer):
 @contextmanager
 def serve_http(handler: type[BaseHTTPRequestHandler], port: int = 0) -> Iterator[int]:
     """Serve ``handler`` on 127.0.0.1 (a free port by default); yields the port."""
-    httpd = _Server(("127.0.0.1", port), handler)
+    try:
+        httpd = _Server(("127.0.0.1", port), handler)
+    except OSError as exc:
+        from digest.errors import ConfigError
+
+        raise ConfigError(f"port {port} on 127.0.0.1 is taken ({exc.strerror}): choose another with --port / "
+                          "--llm-port") from None  # fmt: skip
     httpd.daemon_threads = True
     httpd.request_queue_size = 128
     t = threading.Thread(target=httpd.serve_forever, daemon=True)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Table, and_, delete, or_, select, update
+from sqlalchemy import Table, and_, delete, func, or_, select, update
 
 from digest.models import DeliveryStatus, RunReport, RunStatus
 from digest.store.base import StoreBase
@@ -286,6 +286,11 @@ class CoordStore(StoreBase):
             if lost or owner_is_dead(r.get("owner") or "") or (now - beat).total_seconds() > stale_after:
                 r["status"] = RunStatus.crashed.value
         return rows
+
+    def first_run(self) -> dt.datetime | None:
+        """When this store's first run started (days before it were never scheduled here)."""
+        with self._read() as conn:
+            return conn.execute(select(func.min(runs.c.started))).scalar()
 
     def runs_of_days(self, start: dt.date, end: dt.date) -> list[dict[str, Any]]:
         with self._read() as conn:

@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from digest.errors import DigestError, UsageError
 from digest.models import ClassifyResult, DayFetch, DeliveryResult, Paper, RenderResult, RunReport, SummaryStats
@@ -23,6 +24,20 @@ from digest.sources.calendar import weekdays
 from digest.text import split_id
 
 
+def check_days(run: Run, day: dt.date | None, start: dt.date | None, end: dt.date | None) -> None:
+    """Usage errors (exit 2) before anything is fetched or recorded: half a range, a reversed one, the future."""
+    if (start is None) != (end is None):
+        raise UsageError("give both --from and --to (or --date)")
+    if day is not None and start is not None:
+        raise UsageError("give --date or --from/--to, not both")
+    if start is not None and end is not None and end < start:
+        raise UsageError(f"--to {end} is before --from {start}: swap them")
+    latest = dt.datetime.now(ZoneInfo(run.providers.settings.timezone)).date() + dt.timedelta(days=1)
+    for name, d in (("--date", day), ("--to", end), ("--from", start)):
+        if d is not None and d > latest:
+            raise UsageError(f"{name} {d} is in the future: arXiv has announced nothing for it yet (latest {latest})")
+
+
 def run_days(
     run: Run,
     day: dt.date | None = None,
@@ -31,10 +46,7 @@ def run_days(
     catch_up: bool = True,
 ) -> list[RunReport]:
     """``digest run``: today (then any missed weekdays), one day, or a range."""
-    if (start is None) != (end is None):
-        raise UsageError("give both --from and --to (or --date)")
-    if day is not None and start is not None:
-        raise UsageError("give --date or --from/--to, not both")
+    check_days(run, day, start, end)
     if start is not None and end is not None:
         return run_range(start, end, run)
     reports = [run_day(day, run)]
@@ -48,11 +60,8 @@ def fetch_days(
     run: Run, day: dt.date | None = None, start: dt.date | None = None, end: dt.date | None = None
 ) -> list[DayFetch]:
     """``digest fetch``: the same ingestion policy as ``digest run``, without the later stages."""
-    if (start is None) != (end is None):
-        raise UsageError("give both --from and --to (or --date)")
+    check_days(run, day, start, end)
     if start is not None and end is not None:
-        if end < start:
-            raise UsageError(f"--to {end} is before --from {start}")
         return [run.ingestor.day(d) for d in weekdays(start, end)]
     return [run.ingestor.today() if day is None else run.ingestor.day(day)]
 

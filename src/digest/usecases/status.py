@@ -138,7 +138,9 @@ def overdue(settings: Settings, store: Store, now: dt.datetime | None = None, ba
         if days
         else set()
     )
-    out = [f"stale:{d.isoformat()}" for d in days if d not in done and now > deadline(settings, d)]
+    first = store.first_run()
+    since = first.date() if first is not None else today + dt.timedelta(days=1)  # never run: nothing is overdue
+    out = [f"stale:{d.isoformat()}" for d in days if d >= since and d not in done and now > deadline(settings, d)]
     out += [
         f"crashed:{r['run_id']}" for r in store.last_runs(50, settings.lease_seconds * 2) if r["status"] == "crashed"
     ]
