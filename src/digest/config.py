@@ -158,6 +158,9 @@ class Settings(BaseSettings):
     fulltext_zh_url: str | None = Field(
         None, description="optional link to a Chinese full-text service, {id} = arXiv id (e.g. https://…/{id})"
     )
+    email_connections: int = Field(
+        4, ge=1, le=32, description="SMTP connections a large edition is sent over at once (50+ readers each)"
+    )
     email_max_kb: int = Field(
         95, ge=20, description="HTML email part budget, KB as sent (encoded; Gmail clips at ~102 KB)"
     )

@@ -16,7 +16,8 @@ import ssl
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from email.headerregistry import Address
@@ -26,7 +27,7 @@ from typing import Any, Literal, Protocol
 
 from digest.config import Settings
 from digest.errors import ConfigError
-from digest.feedback import reader_page_link, unsubscribe_link, vote_links
+from digest.feedback import VoteLinks, sign_reader, sign_unsubscribe, sign_vote, unsubscribe_link
 from digest.models import DeliveryResult, DeliveryStatus, Digest, Edition
 from digest.render import edition_of
 from digest.render.formats import EMAIL_CTE, EmailBodies, email_bodies, email_subject
@@ -209,21 +210,78 @@ def _edition(settings: Settings, d: Digest) -> Edition:
     return edition_of(settings, d.topic_names)
 
 
+#: rendered once per (topics, cadence) with these placeholders, then made each reader's (signatures computed)
+_READER = "RDRPLACEHOLDERX"
+_SIG = re.compile(r"SIGPH(vote|unsub|reader)(?:X([\w.-]*?))?XEND")
+
+
+def _placeholder_links(web: str) -> tuple[Callable[[Any], VoteLinks], str]:
+    def links(e: Any) -> VoteLinks:
+        def one(vote: str) -> str:
+            topic = e.best_topic or "any"
+            sig = f"SIGPHvoteX{e.id}X{vote}X{topic}XEND"
+            q = {"id": e.id, "vote": vote, "topic": topic, "who": _READER, "sig": sig}
+            return f"{web.rstrip('/')}/vote?{urllib.parse.urlencode(q)}"
+
+        return VoteLinks(one("up"), one("down"))
+
+    unsub = f"{web.rstrip('/')}/unsubscribe?" + urllib.parse.urlencode({"who": _READER, "sig": "SIGPHunsubXEND"})
+    return links, unsub
+
+
+def _personal(text: str, secret: str, address: str) -> str:
+    """A reader's copy of a body rendered with placeholders: their address and their signatures."""
+
+    def sig(m: re.Match[str]) -> str:
+        kind, rest = m.group(1), m.group(2)
+        if kind == "vote":
+            pid, vote, topic = rest.split("X", 2)
+            return sign_vote(secret, pid, vote, topic, address)
+        return sign_unsubscribe(secret, address) if kind == "unsub" else sign_reader(secret, address)
+
+    return _SIG.sub(sig, text).replace(_READER, urllib.parse.quote(address, safe=""))
+
+
 def build_message(
-    d: Digest, settings: Settings, sub: Subscriber, page_url: str = "", bodies: EmailBodies | None = None
+    d: Digest,
+    settings: Settings,
+    sub: Subscriber,
+    page_url: str = "",
+    bodies: EmailBodies | None = None,
+    cache: dict[tuple[object, ...], EmailBodies] | None = None,
 ) -> EmailMessage:
+    """One reader's message. ``cache``: bodies rendered once per (topics, cadence) and personalised, so an
+    edition to 1,000 readers is rendered a handful of times, not 1,000."""
     secret = settings.feedback_secret.get_secret_value() if settings.feedback_secret else ""
     web = settings.web_url or ""
-    unsub_url = unsubscribe_link(web, secret, sub.address) if web and secret else ""
-    links = (lambda e: vote_links(web, secret, e.id, e.best_topic or "any", sub.address)) if web and secret else None
-    site = settings.site_url.rstrip("/") + "/"
-    if web and secret and page_url.startswith(site):  # the page on `digest web`, where this reader can vote
-        page_url = reader_page_link(web, secret, sub.address, page_url[len(site) :])
-    topics = ", ".join(d.topic_names.values()) or "all topics"
-    footer = f"You receive the {sub.edition} arXiv digest for: {topics}."
+    signed = bool(web and secret)
+    unsub_url = unsubscribe_link(web, secret, sub.address) if signed else ""
     if bodies is None:
-        bodies = email_bodies(
-            d, _edition(settings, d), page_url, footer, unsub_url, links, budget_bytes=settings.email_max_kb * 1000
+        key = (sub.topics, sub.edition, page_url)
+        template = cache.get(key) if cache is not None else None
+        if template is None:
+            links, unsub_ph = _placeholder_links(web) if signed else (None, "")
+            page = page_url
+            site = settings.site_url.rstrip("/") + "/"
+            if signed and page_url.startswith(site):  # the page on `digest web`, where this reader can vote
+                q = urllib.parse.urlencode({"r": _READER, "t": "SIGPHreaderXEND"})
+                page = f"{web.rstrip('/')}/{page_url[len(site):]}?{q}"
+            topics = ", ".join(d.topic_names.values()) or "all topics"
+            footer = f"You receive the {sub.edition} arXiv digest for: {topics}."
+            template = email_bodies(
+                d, _edition(settings, d), page, footer, unsub_ph, links, budget_bytes=settings.email_max_kb * 1000
+            )
+            if cache is not None:
+                cache[key] = template
+        bodies = (
+            EmailBodies(
+                _personal(template.text, secret, sub.address),
+                _personal(template.html, secret, sub.address),
+                template.compact,
+                template.omitted,
+            )
+            if signed
+            else template
         )
     msg = EmailMessage()
     msg["Subject"] = email_subject(d, _edition(settings, d))
@@ -274,7 +332,6 @@ def deliver(
         if part.entries:
             todo.append((sub, part))
     policy = RetryPolicy(tries=settings.email_max_tries, backoff=settings.email_backoff_seconds)
-    pending = list(todo)
 
     def claim(sub: Subscriber) -> bool:
         """Claimed just before its message goes out (a crash leaves at most the message in flight in doubt)."""
@@ -285,8 +342,8 @@ def deliver(
         {Claim.sent: res.already, Claim.sending: res.busy}.get(c, res.unknown).append(sub.address)
         return False
 
-    def send_pending() -> None:
-        with mailer.session() as session:
+    def send_pending(pending: list[tuple[Subscriber, Digest]]) -> None:
+        with mailer.session() as session:  # one connection carries many messages
             while pending:
                 sub, part = pending[0]
                 if sub.address not in claimed:
@@ -294,7 +351,7 @@ def deliver(
                         pending.pop(0)
                         continue
                     claimed.add(sub.address)
-                msg = build_message(part, settings, sub, page_url)
+                msg = build_message(part, settings, sub, page_url, cache=rendered)
                 try:
                     session.send(msg)
                 except Refused as exc:  # permanent for this address: recorded, not retried
@@ -312,15 +369,25 @@ def deliver(
                 res.sent.append(sub.address)
                 pending.pop(0)
 
-    claimed: set[str] = set()
-    if pending:
+    def run_share(pending: list[tuple[Subscriber, Digest]]) -> None:
         try:
-            policy.call(send_pending, f"SMTP {settings.smtp_host}:{settings.smtp_port}")
+            policy.call(lambda: send_pending(pending), f"SMTP {settings.smtp_host}:{settings.smtp_port}")
         except GaveUp as exc:
             for sub, _part in pending:  # never handed over: the next run sends them
                 res.failed[sub.address] = exc.last
                 if sub.address in claimed:
                     store.mark_delivery(edition, sub.address, owner, DeliveryStatus.failed, exc.last)
+
+    claimed: set[str] = set()
+    rendered: dict[tuple[object, ...], EmailBodies] = {}
+    # a large edition goes over a few connections at once (each message still claimed on its own)
+    k = max(1, min(settings.email_connections, len(todo) // 50))
+    shares = [todo[i::k] for i in range(k)]
+    if k == 1 and todo:
+        run_share(shares[0])
+    elif todo:
+        with ThreadPoolExecutor(max_workers=k, thread_name_prefix="smtp") as pool:
+            list(pool.map(run_share, shares))
     res.seconds = round(time.perf_counter() - t0, 3)
     return res
 

@@ -96,3 +96,40 @@ def test_bad_subscriber_entries_are_config_errors() -> None:
     with pytest.raises(ConfigError, match="unknown topic"):
         parse_subscribers(["a@x.org:gs"], ["clip"])
     assert parse_subscribers(["a@x.org:clip:weekly"], ["clip"]) == [Subscriber("a@x.org", ("clip",), "weekly")]
+
+
+def test_bodies_rendered_once_carry_each_readers_own_signed_links(settings: Settings, store: Store) -> None:
+    import re
+    import urllib.parse
+
+    from pydantic import SecretStr
+
+    from digest.deliver import build_message
+    from digest.feedback import verify_reader, verify_unsubscribe, verify_vote
+
+    populate(store)
+    s = settings.model_copy(update={"feedback_secret": SecretStr("a-long-secret-for-the-test-0123456"),
+                                    "web_url": "https://w.example"})  # fmt: skip
+    d = build_digest(DAY, store, NAMES)
+    cache: dict[tuple[object, ...], object] = {}
+    page = s.site_url.rstrip("/") + "/2026/06/2026-06-02.html"
+    for who in ("ana@example.org", "bo+news@example.org"):
+        msg = build_message(d, s, Subscriber(who), page, cache=cache)  # type: ignore[arg-type]
+        html = msg.get_body(("html",)).get_content()
+        links = [u.replace("&amp;", "&") for u in re.findall(r'href="(https://w\.example[^"]+)"', html)]
+        assert links and not any("PLACEHOLDER" in u or "SIGPH" in u for u in links)
+        kinds = set()
+        for u in links:
+            q = dict(urllib.parse.parse_qsl(urllib.parse.urlparse(u).query))
+            if "/vote?" in u:
+                kinds.add("vote")
+                assert q["who"] == who and verify_vote(s.feedback_secret.get_secret_value(), q["id"], q["vote"],
+                                                       q["topic"], who, q["sig"])  # fmt: skip
+            elif "/unsubscribe?" in u:
+                kinds.add("unsub")
+                assert verify_unsubscribe(s.feedback_secret.get_secret_value(), who, q["sig"])
+            else:
+                kinds.add("page")
+                assert q["r"] == who and verify_reader(s.feedback_secret.get_secret_value(), who, q["t"])
+        assert kinds == {"vote", "unsub", "page"}
+    assert len(cache) == 1  # rendered once for both readers
