@@ -21,8 +21,8 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/hadolint Dockerfile
 
-test: lint  ## ruff, mypy, hadolint and every test (fast unit suite + integration suite)
-	DO_NOT_TRACK=1 PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/pytest -q
+test: lint  ## ruff, mypy, hadolint and every test (fast unit suite + integration suite), on 2 workers
+	DO_NOT_TRACK=1 PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/pytest -q -n 2 --dist loadfile
 
 test-fast: $(STAMP)  ## the fast unit suite only (in-process fakes, well under a minute)
 	DO_NOT_TRACK=1 PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/pytest -q -m "not integration" tests/unit

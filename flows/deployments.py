@@ -9,13 +9,18 @@ from an editable or a plain install and from the Docker image.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from digest.config import SECRET_FIELDS, Settings
 from digest.errors import ConfigError, mask_secrets
+from digest.retry import GaveUp, RetryPolicy, Transient
 from flows.runtime import DEPLOYED_MARK, SECRET_BLOCKS
+
+T = TypeVar("T")
 
 #: the folder that holds the ``flows`` package: a checkout, or site-packages of an installed wheel or image
 CODE_ROOT = Path(__file__).resolve().parents[1]
@@ -116,6 +121,27 @@ def serve_deployments(settings: Settings) -> None:
     serve(*runner_deployments(settings))
 
 
+def _prefect_call(fn: Callable[[], T], what: str) -> T:
+    """A Prefect API call that survives a busy server: 5xx answers and dropped connections are retried."""
+    import httpx
+
+    def once() -> T:
+        try:
+            return fn()
+        except httpx.TransportError as exc:
+            raise Transient(f"{what}: {exc.__class__.__name__}") from None
+        except Exception as exc:  # PrefectHTTPStatusError and friends carry the response
+            response = getattr(exc, "response", None)
+            if response is not None and getattr(response, "status_code", 0) >= 500:
+                raise Transient(f"{what}: HTTP {response.status_code}") from None
+            raise
+
+    try:
+        return RetryPolicy(tries=6, backoff=1.0).call(once, what)
+    except GaveUp as exc:
+        raise ConfigError(f"the Prefect server did not take {what}: {exc.last}; is it overloaded? try again") from None
+
+
 def deploy_to_pool(settings: Settings, pool: str) -> list[str]:
     """``digest deploy``: a process work pool (created if missing) and the deployments on it."""
     if not os.environ.get("PREFECT_API_URL"):
@@ -131,9 +157,9 @@ def deploy_to_pool(settings: Settings, pool: str) -> list[str]:
     lines = []
     with get_client(sync_client=True) as client:
         try:
-            client.read_work_pool(pool)
+            _prefect_call(lambda: client.read_work_pool(pool), f"reading work pool {pool}")
         except ObjectNotFound:
-            client.create_work_pool(WorkPoolCreate(name=pool, type="process"))
+            _prefect_call(lambda: client.create_work_pool(WorkPoolCreate(name=pool, type="process")), "a work pool")
             lines.append(f"created process work pool {pool!r}")
     env, with_credentials = split_credentials(job_env(settings))
     blocks = []
@@ -143,21 +169,25 @@ def deploy_to_pool(settings: Settings, pool: str) -> list[str]:
                                         for k in with_credentials}}  # fmt: skip
     for var, value in {**values, **with_credentials}.items():
         if value:
-            Secret(value=value).save(names[var], overwrite=True)
+            _prefect_call(partial(Secret(value=value).save, names[var], overwrite=True), f"secret block {names[var]}")
             blocks.append(f"{var}={names[var]}")
     if blocks:
         env[SECRET_BLOCKS] = ",".join(blocks)
         lines.append(f"secrets stored as Prefect Secret blocks: {', '.join(b.split('=')[1] for b in blocks)}")
     for spec in specs(settings):
         source: Any = prefect_flow.from_source(str(CODE_ROOT), spec.entrypoint)
-        dep_id = source.deploy(
-            name=spec.name,
-            work_pool_name=pool,
-            job_variables={"env": env, "working_dir": str(CODE_ROOT)},
-            build=False,
-            push=False,
-            print_next_steps=False,
-            **_prefect_options(spec, settings),
+        dep_id = _prefect_call(
+            partial(
+                source.deploy,
+                name=spec.name,
+                work_pool_name=pool,
+                job_variables={"env": env, "working_dir": str(CODE_ROOT)},
+                build=False,
+                push=False,
+                print_next_steps=False,
+                **_prefect_options(spec, settings),
+            ),
+            f"deployment {spec.name}",
         )
         lines.append(f"deployed {source.name}/{spec.name} on pool {pool} ({dep_id})")
     lines.append(f"start a worker: PREFECT_API_URL={os.environ['PREFECT_API_URL']} prefect worker start --pool {pool}")

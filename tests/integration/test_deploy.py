@@ -61,9 +61,20 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[st
 
 
 def api(env: dict[str, str], method: str, path: str, **kw: Any) -> Any:
-    r = httpx.request(method, env["PREFECT_API_URL"] + path, timeout=30, **kw)
-    r.raise_for_status()
-    return r.json() if r.content else None
+    """The Prefect REST API, retrying what a busy server answers (5xx, a dropped connection) a few times."""
+    for attempt in range(6):
+        try:
+            r = httpx.request(method, env["PREFECT_API_URL"] + path, timeout=30, **kw)
+        except httpx.TransportError:
+            if attempt == 5:
+                raise
+            time.sleep(1 + attempt)
+            continue
+        if r.status_code >= 500 and attempt < 5:
+            time.sleep(1 + attempt)
+            continue
+        r.raise_for_status()
+        return r.json() if r.content else None
 
 
 def wait_for(env: dict[str, str], run_id: str, timeout: float = 400) -> dict[str, Any]:

@@ -158,7 +158,7 @@ def test_a_killed_run_shows_as_crashed(arxiv_state: ArxivState, env: dict[str, s
         p.send_signal(signal.SIGKILL)
         p.wait(timeout=30)
     time.sleep(11)  # two lease periods without a heartbeat
-    code, out, _ = run_cli("runs", "1")
+    code, out, _ = run_cli("runs", "1", "--format", "jsonl")
     assert code == 0 and '"status": "crashed"' in out
     assert Store(e["DIGEST_DB_URL"]).lease_holder(f"day:{DAY}") is None  # the lease expired with it
 
