@@ -119,3 +119,13 @@ def test_no_module_takes_another_modules_private_names() -> None:
         if n.startswith("_") and not n.startswith("__")
     ]
     assert bad == []
+
+
+def test_the_cli_and_the_pipeline_load_without_prefect() -> None:
+    """The core's commands start without importing Prefect (1–2 s and ~230 MB): only deploy/serve need it."""
+    import subprocess
+    import sys
+
+    code = "import sys, digest.cli, digest.pipeline, digest.providers, digest.web; print('prefect' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "False", out.stdout + out.stderr
