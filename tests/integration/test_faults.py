@@ -136,7 +136,7 @@ def test_a_dead_llm_endpoint_gives_up_fast_publishes_nothing_then_the_rerun_comp
             assert "nothing published" in stdout and snapshot(out) == {"index.html": b"yesterday"}
             # the failure line names the cause without -v
             cause = "cannot connect to http://127.0.0.1:" if failure == "refused" else "timed out after 5s"
-            assert f"first error: LLM answer unavailable: LLM: {cause}" in stdout, stdout
+            assert "first error: LLM answer unavailable" in stdout and cause in stdout, stdout
             assert not box.messages
             llm.always = set()
             monkeypatch.setenv("DIGEST_LLM_BASE_URL", url)
