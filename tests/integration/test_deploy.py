@@ -189,8 +189,13 @@ def test_a_worker_with_a_clean_environment_runs_a_deployed_day(deployed: dict[st
     subs = api(env, "POST", "/flow_runs/filter", json={"flow_runs": {"name": {"any_": ["digest-2026-06-26"]}}})
     assert subs, "the day's subflow is named by its date"
     ids = [run_id] + [s["id"] for s in subs]
-    logs = api(env, "POST", "/logs/filter", json={"logs": {"flow_run_id": {"any_": ids}}, "limit": 200})
-    ours = [entry for entry in logs if entry["name"].startswith("digest.")]
+    deadline = time.monotonic() + 120  # logs are shipped in batches: on a loaded machine they arrive later
+    while True:
+        logs = api(env, "POST", "/logs/filter", json={"logs": {"flow_run_id": {"any_": ids}}, "limit": 200})
+        ours = [entry for entry in logs if entry["name"].startswith("digest.")]
+        if any("2026-06-26 ok" in entry["message"] for entry in ours) or time.monotonic() > deadline:
+            break
+        time.sleep(3)
     assert any("2026-06-26 ok" in entry["message"] for entry in ours), {entry["name"] for entry in logs}
 
 
