@@ -172,22 +172,34 @@ class Summariser:
         tin = tout = requests = 0
         errors: list[str] = []
         answered = False
-        attempt, garbled = 0, 0
+        attempt, garbled, second_wind = 0, 0, False
+        prior: list[str] = []
         while attempt < 2:  # the call, then one repair call quoting the validation errors
             if self.breaker.open:
                 errors = [f"LLM endpoint unreachable ({self.breaker.last})"]
                 break
             requests += 1
-            messages = self.prompts.messages(title.text, abstract.text, errors if attempt else (quoted or None))
+            messages = self.prompts.messages(title.text, abstract.text, prior if attempt else (quoted or None))
             try:
                 raw, t_in, t_out = self._ask(messages, deadline, paper.id)
-            except (GaveUp, ChatRefused) as exc:
+            except ChatRefused as exc:
                 errors = [f"LLM: {exc}"]
                 break
+            except GaveUp as exc:
+                errors = [f"LLM: {exc}"]
+                pause = self.policy.backoff * 4
+                if second_wind or self.breaker.open or deadline - time.monotonic() <= pause:
+                    break
+                # every try met a live endpoint's 429/5xx: its bad moments come in bursts, so after a pause the
+                # request gets one more round of tries (within the paper's deadline) before the paper falls back
+                second_wind = True
+                time.sleep(pause)
+                continue
             answered = True
             tin += t_in
             tout += t_out
             fields, errors = self._parse(raw, title, abstract)
+            prior = errors
             if fields is None and not garbled and _cut_off(raw):
                 garbled += 1  # cut off mid-answer (a provider's hiccup, not the model's mistake): ask the same again
                 continue
