@@ -423,52 +423,100 @@ app.add_typer(feedback_app, name="feedback", rich_help_panel="The reader")
 app.add_typer(topics_app, name="topics", rich_help_panel="The reader")
 
 
+READER_HELP = (
+    "the reader's email address: the vote trains their personal model only "
+    "(default: the operator's vote, which retrains the topic model)"
+)
+
+
 @feedback_app.command("add")
 def feedback_add(
     paper: Annotated[str, typer.Argument(help="arXiv id")],
     vote: Annotated[str, typer.Option(help="up or down")],
     topic: Annotated[str | None, typer.Option(help="a topic id (default: any topic)")] = None,
-    who: Annotated[str, typer.Option(help="who votes (optional)")] = "",
+    reader: Annotated[str, typer.Option(help=READER_HELP)] = "",
 ) -> None:
     """Record one vote (the paper is fetched from arXiv by id when the store does not have it)."""
     from digest.usecases.readers import add_vote
 
     with runtime(need_llm=False) as r:
-        v = add_vote(r, paper, vote, topic, who)
-    _line(f"recorded: {v.paper_id} {v.vote} ({v.topic})")
+        v = add_vote(r, paper, vote, topic, reader)
+    _line(f"recorded: {v.paper_id} {v.vote} ({v.topic}) for {v.who or 'the operator'}")
 
 
 @feedback_app.command("import")
 def feedback_import(
-    path: Annotated[Path, typer.Argument(help='JSONL: {"id": …, "vote": "up"|"down", "topics": […]?}')],
+    path: Annotated[Path, typer.Argument(help='JSONL: {"id": …, "vote": "up"|"down", "topics": […]?, "reader"?}')],
+    reader: Annotated[str, typer.Option(help="every vote of the file is this reader's (email address)")] = "",
 ) -> None:
     """Import votes from a JSONL file; a bad line is named and nothing is imported."""
     from digest.usecases.readers import import_votes
 
     with runtime(need_llm=False) as r:
-        n = import_votes(r, path)
-    _line(f"imported {n} votes from {path}")
+        n = import_votes(r, path, reader)
+    _line(f"imported {n} votes from {path}" + (f" for {reader}" if reader else ""))
 
 
 @feedback_app.command("list")
-def feedback_list(format: Annotated[str, typer.Option("--format", help="table or jsonl")] = "table") -> None:
-    """Every vote recorded, oldest first."""
-    from digest.usecases.readers import list_votes
+def feedback_list(
+    format: Annotated[str, typer.Option("--format", help="table or jsonl")] = "table",
+    reader: Annotated[str | None, typer.Option(help="only this reader's votes")] = None,
+) -> None:
+    """Every vote recorded, oldest first (`reader` is null for the operator's)."""
+    from digest.usecases.readers import list_votes, reader_of
 
     with runtime(need_llm=False) as r:
-        votes = list_votes(r)
+        votes = [v for v in list_votes(r) if reader is None or v.who == reader]
     if format == "jsonl":
         for v in votes:
-            sys.stdout.write(json.dumps({"id": v.paper_id, "vote": v.vote, "topics": [v.topic], "who": v.who,
+            sys.stdout.write(json.dumps({"id": v.paper_id, "vote": v.vote, "topics": [v.topic], "reader": reader_of(v),
                                          "source": v.source, "when": v.created.isoformat()}) + "\n")  # fmt: skip
         return
     if format != "table":
         raise UsageError(f"--format must be table or jsonl, not {format!r}")
-    t = Table("when", "id", "vote", "topic", "who", "source")
+    t = Table("when", "id", "vote", "topic", "reader", "source")
     for v in votes:
-        t.add_row(v.created.strftime("%Y-%m-%d %H:%M"), v.paper_id, v.vote, v.topic, v.who, v.source)
+        t.add_row(v.created.strftime("%Y-%m-%d %H:%M"), v.paper_id, v.vote, v.topic, reader_of(v) or "(operator)",
+                  v.source)  # fmt: skip
     out.print(t)
     _line(f"{len(votes)} votes")
+
+
+@feedback_app.command("reset")
+def feedback_reset(
+    reader: Annotated[str, typer.Option(help="the reader whose votes are forgotten (email address)")],
+    yes: Annotated[bool, typer.Option("--yes", help="do it (without: say what would be removed)")] = False,
+) -> None:
+    """Forget a reader's votes: their next edition is the shared one again (their topics)."""
+    from digest.usecases.readers import reset_votes
+
+    with runtime(need_llm=False) as r:
+        n = reset_votes(r, reader, dry_run=not yes)
+    _line(f"removed {n} votes of {reader}" if yes else f"{n} votes of {reader} would be removed: add --yes")
+
+
+@feedback_app.command("stats")
+def feedback_stats(
+    reader: Annotated[str | None, typer.Option(help="only this reader")] = None,
+    format: Annotated[str, typer.Option("--format", help="table or jsonl")] = "table",
+) -> None:
+    """Each reader's votes replayed in time order, each predicted by their model as it was before that vote:
+    accuracy and AUC per reader (how well the personal model has learnt them)."""
+    from digest.usecases.readers import vote_stats
+
+    with runtime(need_llm=False) as r:
+        rows = vote_stats(r, reader)
+    if format == "jsonl":
+        for row in rows:
+            sys.stdout.write(json.dumps(row.__dict__) + "\n")
+        return
+    t = Table("reader", "votes", "👍", "👎", "predicted", "accuracy", "AUC", "refit ms")
+    for row in rows:
+        t.add_row(row.reader, str(row.votes), str(row.up), str(row.down), str(row.predicted), f"{row.accuracy:.3f}",
+                  "n/a" if row.auc != row.auc else f"{row.auc:.3f}", f"{row.refit_ms:.1f}")  # fmt: skip
+    out.print(t)
+    if not rows:
+        _line("no reader has voted yet")
 
 
 @topics_app.command("list")

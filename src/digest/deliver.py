@@ -28,7 +28,7 @@ from typing import Any, Literal, Protocol
 from digest.config import Settings
 from digest.errors import ConfigError
 from digest.feedback import VoteLinks, sign_reader, sign_unsubscribe, sign_vote, unsubscribe_link
-from digest.models import DeliveryResult, DeliveryStatus, Digest, Edition
+from digest.models import DeliveryResult, DeliveryStatus, Digest, Edition, Relevance
 from digest.render import edition_of
 from digest.render.formats import EMAIL_CTE, EmailBodies, email_bodies, email_subject
 from digest.retry import GaveUp, RetryPolicy, Transient
@@ -36,7 +36,7 @@ from digest.store import Claim, Store
 
 log = logging.getLogger(__name__)
 Cadence = Literal["daily", "weekly"]
-_ADDR = re.compile(r"^[^@\s:,]+@[^@\s:,]+$")
+ADDRESS = re.compile(r"^[^@\s:,]+@[^@\s:,]+$")
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def parse_subscribers(entries: list[str], known_topics: list[str] | None = None)
     out = []
     for raw in entries:
         addr, *specs = [x.strip() for x in raw.strip().split(":")]
-        if not _ADDR.match(addr):
+        if not ADDRESS.match(addr):
             raise ConfigError(f"DIGEST_EMAIL_TO: {addr!r} is not an email address")
         topics: tuple[str, ...] | None = None
         edition: Cadence = "daily"
@@ -189,17 +189,25 @@ def _domain(addr: str) -> str:
         return "localhost"
 
 
+def in_topics(rel: Relevance | None, topics: tuple[str, ...] | None) -> bool:
+    """Whether a relevant paper belongs to a subscriber's topics (``None``: every topic)."""
+    if topics is None:
+        return True
+    return rel is not None and bool(set(topics) & {t for t, v in rel.topics.items() if v >= 0.5 or t == rel.best_topic})
+
+
 def for_subscriber(d: Digest, sub: Subscriber) -> Digest:
-    """The subscriber's part of an edition: only their topics' papers (renumbered)."""
-    if sub.topics is None:
+    """The subscriber's part of an edition (renumbered): their topics' papers, or — for a reader with votes —
+    the papers their personal model chose (``d.readers``; a 👎 paper never, a 👍 paper always)."""
+    part = d.readers.get(sub.address)
+    if part is not None:
+        chosen = set(part.ids)
+        keep = [e for e in [*d.entries, *d.extra] if e.paper.id in chosen]
+    elif sub.topics is None:
         return d
-    wanted = set(sub.topics)
-    keep = [
-        e
-        for e in d.entries
-        if e.relevance is not None
-        and (wanted & {t for t, v in e.relevance.topics.items() if v >= 0.5 or t == e.relevance.best_topic})
-    ]
+    else:
+        keep = [e for e in d.entries if in_topics(e.relevance, sub.topics)]
+    wanted = set(sub.topics or d.topic_names)
     names = {t: n for t, n in d.topic_names.items() if t in wanted}
     return d.model_copy(
         update={"entries": [e.model_copy(update={"n": i}) for i, e in enumerate(keep, 1)], "topic_names": names}
@@ -256,8 +264,11 @@ def build_message(
     web = settings.web_url or ""
     signed = bool(web and secret)
     unsub_url = unsubscribe_link(web, secret, sub.address) if signed else ""
+    rp = d.readers.get(sub.address)
     if bodies is None:
-        key = (sub.topics, sub.edition, page_url)
+        key: tuple[object, ...] = (sub.topics, sub.edition, page_url)
+        if rp is not None:  # a reader's own part: readers with the same part share one rendering
+            key += (tuple(rp.ids), tuple(x.id for x in rp.learn), rp.line)
         template = cache.get(key) if cache is not None else None
         if template is None:
             links, unsub_ph = _placeholder_links(web) if signed else (None, "")
@@ -269,8 +280,9 @@ def build_message(
             topics = ", ".join(d.topic_names.values()) or "all topics"
             footer = f"You receive the {sub.edition} arXiv digest for: {topics}."
             template = email_bodies(
-                d, _edition(settings, d), page, footer, unsub_ph, links, budget_bytes=settings.email_max_kb * 1000
-            )
+                d, _edition(settings, d), page, footer, unsub_ph, links, budget_bytes=settings.email_max_kb * 1000,
+                learn=rp.learn if rp is not None else (), feedback_line=rp.line if rp is not None else "",
+            )  # fmt: skip
             if cache is not None:
                 cache[key] = template
         bodies = (
@@ -320,7 +332,7 @@ def deliver(
     if not subscribers:
         res.skipped_reason = "no DIGEST_EMAIL_TO subscribers for this edition"
         return res
-    if not d.entries:
+    if not d.entries and not d.extra:
         res.skipped_reason = "no relevant papers"
         return res
     unsubscribed = store.unsubscribed()
@@ -329,7 +341,10 @@ def deliver(
         if sub.address in unsubscribed:
             continue
         part = for_subscriber(d, sub)
-        if part.entries:
+        mine = d.readers.get(sub.address)
+        # a reader whose own model took every paper out still gets the edition's question ("help me learn") and
+        # what their votes changed: a model that went too far must never silence itself
+        if part.entries or (mine is not None and mine.votes and mine.learn and d.entries):
             todo.append((sub, part))
     policy = RetryPolicy(tries=settings.email_max_tries, backoff=settings.email_backoff_seconds)
 

@@ -117,7 +117,8 @@ def parse_vote_lines(lines: Sequence[str], known_topics: Sequence[str], source: 
                 "nothing was imported"
             )
         for t in topics:
-            out.append(Vote(paper_id=pid, topic=t, vote=vote, who=str(o.get("who") or ""), source=source))
+            who = str(o.get("reader") or o.get("who") or "")
+            out.append(Vote(paper_id=pid, topic=t, vote=vote, who=who, source=source))
     return out
 
 

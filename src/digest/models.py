@@ -217,6 +217,7 @@ class Relevance(BaseModel):
 
 class ClassifyResult(BaseModel):
     relevance: list[Relevance] = Field(default_factory=list)
+    extra_ids: list[str] = Field(default_factory=list)  # not relevant, but some reader's personal model chose them
     embedded: int = 0  # papers embedded now (the rest came from the store's cache)
     embed_seconds: float = 0.0
     seconds: float = 0.0
@@ -328,6 +329,27 @@ class Edition(BaseModel):
         return self.site_url.rstrip("/") + "/" + rel.lstrip("/")
 
 
+class LearnItem(BaseModel):
+    """A "help me learn" paper: one the reader's model is least sure about (shown with its vote links)."""
+
+    id: str
+    title: str
+    abs_url: str
+    topic: str
+
+
+class ReaderPart(BaseModel):
+    """One reader's part of an edition, decided by their personal model (:mod:`digest.personalise`)."""
+
+    ids: list[str] = Field(default_factory=list)  # their edition's papers
+    came_in: list[str] = Field(default_factory=list)  # chosen by their votes, not by the topic decision
+    left: list[str] = Field(default_factory=list)  # the topic decision's papers their votes took out
+    votes: int = 0
+    line: str = ""  # what their votes changed (``data-feedback-summary``)
+    learn: list[LearnItem] = Field(default_factory=list)
+    voted: dict[str, str] = Field(default_factory=dict)  # paper id → their latest vote
+
+
 class Digest(BaseModel):
     date: dt.date
     entries: list[DigestEntry]
@@ -335,6 +357,8 @@ class Digest(BaseModel):
     approximate: bool = False  # reconstructed from the API (submission window), not the exact RSS list
     topic_names: dict[str, str] = Field(default_factory=dict)  # topic id → display name, in the model's order
     title: str = ""  # edition title override (weekly)
+    readers: dict[str, ReaderPart] = Field(default_factory=dict)  # reader address → their part (personal models)
+    extra: list[DigestEntry] = Field(default_factory=list)  # papers only some readers' models chose (not public)
 
 
 class RenderResult(BaseModel):

@@ -42,8 +42,10 @@ from digest.models import (
     SummaryStatus,
 )
 from digest.notify import notify_channels
+from digest.personalise import extra_papers, load_profiles, with_reader_parts
 from digest.providers import Providers
 from digest.relevance.classify import classify
+from digest.relevance.personal import Profiles
 from digest.render import build, render_day
 from digest.render.formats import day_path
 from digest.sources import api
@@ -64,6 +66,14 @@ class Run:
     resend: bool | frozenset[str] = False  # True: every reader again; a set: just those readers
     flow_run_id: str | None = None
     _ingestor: Ingestor | None = None
+    _profiles: Profiles | None = None
+
+    @property
+    def profiles(self) -> Profiles:
+        """Every reader's personal model, refit from the store's votes on first use (the start of the run)."""
+        if self._profiles is None:
+            self._profiles = load_profiles(self.providers)
+        return self._profiles
 
     @property
     def ingestor(self) -> Ingestor:
@@ -84,8 +94,9 @@ def fetch_stage(day: dt.date | None, run: Run) -> DayFetch:
 
 
 def classify_stage(papers: list[Paper], run: Run) -> ClassifyResult:
+    """The topic decision for every paper, then the papers readers' personal models add (summarised too)."""
     p = run.providers
-    return classify(
+    c = classify(
         papers,
         p.model,
         p.embedder,
@@ -93,6 +104,8 @@ def classify_stage(papers: list[Paper], run: Run) -> ClassifyResult:
         p.settings.relevance_threshold,
         lambda n: run.tick("embed", n, len(papers)),
     )
+    c.extra_ids = [x.id for x in extra_papers(papers, run.profiles, p)]
+    return c
 
 
 def enrich_stage(ids: list[str], run: Run) -> int:
@@ -126,7 +139,7 @@ def summarise_stage(papers: list[Paper], run: Run) -> SummaryStats:
 def build_stage(day: dt.date, run: Run) -> Digest:
     """The day's digest from the store, built once per run and handed to progress, render and deliver."""
     p = run.providers
-    return build.build_digest(day, p.store, p.topic_names)
+    return with_reader_parts(build.build_digest(day, p.store, p.topic_names), run.profiles, p)
 
 
 def progress_of(d: Digest) -> DayProgress:
@@ -361,9 +374,10 @@ def _day_body(f: DayFetch, run: Run, st: Stages, rec: DayRecords) -> None:
     rec.classify = c.summary()
     relevant_ids = set(c.relevant_ids)
     relevant = [x for x in f.papers if x.id in relevant_ids]
-    if relevant:
-        st.enrich([x.id for x in relevant])
-        rec.summary = st.summarise(relevant)
+    chosen = relevant + [x for x in f.papers if x.id in set(c.extra_ids) - relevant_ids]  # + readers' own picks
+    if chosen:
+        st.enrich([x.id for x in chosen])
+        rec.summary = st.summarise(chosen)
     digest = st.build(day)
     progress = progress_of(digest)
     status, reason = judge_day(f, progress, None, llm, len(f.papers))
@@ -372,7 +386,7 @@ def _day_body(f: DayFetch, run: Run, st: Stages, rec: DayRecords) -> None:
         rec.status, rec.reason = status, reason + cause + "; nothing published (fix the cause and re-run)"
         return
     rec.render = r = st.render(digest)
-    if r.published and relevant:
+    if r.published and chosen:
         rec.delivery = st.deliver(digest)
     rec.status, rec.reason = judge_day(f, progress, rec.delivery, llm, len(f.papers))
     if rec.status == RunStatus.ok and not relevant:

@@ -28,13 +28,15 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.staticfiles import StaticFiles
 
 from digest.errors import ConfigError
-from digest.feedback import VOTES, sign_vote, verify_reader, verify_unsubscribe, verify_vote, vote_links
+from digest.feedback import VOTES, sign_reader, sign_vote, verify_reader, verify_unsubscribe, verify_vote, vote_links
+from digest.personalise import load_profiles, with_reader_parts
 from digest.providers import Providers
+from digest.relevance.personal import Profiles, is_reader
 from digest.render.build import build_digest
 from digest.render.formats import RestRow, html_page
 from digest.store import ANY, Vote
@@ -69,6 +71,7 @@ class WebApp:
         self.static = StaticFiles(directory=self.out, html=True, check_dir=False)
         self.operator = s.web_operator
         self.render_slots = CapacityLimiter(4)  # page renders never take every worker thread from static files
+        self._fits: dict[str, tuple[tuple[int, str], Profiles]] = {}
 
     # --- vote controls -----------------------------------------------------------------------
     def _link(self, paper_id: str, vote: str, topic: str) -> str:
@@ -124,6 +127,9 @@ class WebApp:
         elif self.operator:
             votes = lambda e: self._controls(e.id, e.best_topic or ANY)  # noqa: E731
             rest_vote = lambda r: self._controls(r.id, ANY, ("up",))  # noqa: E731
+        part = None
+        if reader:
+            part = with_reader_parts(d, self._profiles(reader), self.p, [reader]).readers.get(reader)
         chosen = {e.paper.id for e in d.entries}
         rel = store.get_relevance([(p.id, p.version) for p in papers])
         rest = sorted(
@@ -141,7 +147,29 @@ class WebApp:
             votes=votes,
             rest=rest,
             rest_vote=rest_vote,
+            learn=part.learn if part else None,
+            feedback_line=part.line if part else "",
+            voted=part.voted if part else self._operator_votes() if self.operator else None,
         )
+
+    def _operator_votes(self) -> dict[str, str]:
+        """Paper id → the operator's latest vote (operator mode shows them on the page)."""
+        out: dict[str, str] = {}
+        for v in sorted(self.p.store.all_votes(), key=lambda v: v.created):
+            if not is_reader(v.who):
+                out[v.paper_id] = v.vote
+        return out
+
+    def _profiles(self, reader: str) -> Profiles:
+        """The reader's model, refit when their votes (or the topic model) changed since the last page."""
+        key = (len(self.p.store.all_votes()), self.p.model.name)
+        hit = self._fits.get(reader)
+        if hit is None or hit[0] != key:
+            hit = (key, load_profiles(self.p, [reader]))
+            if len(self._fits) > 256:
+                self._fits.clear()
+            self._fits[reader] = hit
+        return hit[1]
 
     # --- endpoints -------------------------------------------------------------------------
     async def index(self, request: Request) -> Response:
@@ -182,6 +210,17 @@ class WebApp:
         self.p.store.add_votes([Vote(paper_id=paper_id, topic=topic, vote=vote, who=who, source=source)])
         return True, "recorded"
 
+    def _back(self, paper_id: str, vote: str, topic: str, how: str, reader: str = "") -> Response:
+        """After a vote: back to the paper on its day's page (303; no dead end, no JavaScript), where the vote
+        now shows; a paper without a known day gets a short confirmation."""
+        [paper] = self.p.store.get_papers([paper_id])
+        if paper.announced is None:
+            return self._confirm(paper_id, vote, topic, how)
+        day = paper.announced
+        q = "?" + urllib.parse.urlencode({"r": reader, "t": sign_reader(self.secret, reader)}) if reader else ""
+        target = f"/{day:%Y}/{day:%m}/{day.isoformat()}.html{q}#arxiv-{urllib.parse.quote(paper_id)}"
+        return RedirectResponse(target, status_code=303)
+
     def _confirm(self, paper_id: str, vote: str, topic: str, how: str) -> HTMLResponse:
         [paper] = self.p.store.get_papers([paper_id])
         what = "👍 more like this" if vote == "up" else "👎 not for me"
@@ -189,7 +228,7 @@ class WebApp:
         return _page(
             "Thank you",
             f'<p>{what} — <a href="{escape(paper.abs_url)}">{escape(paper.title)}</a> ({escape(name)}): {how}.</p>'
-            "<p>The model learns from it at the next <code>digest train</code> (weekly by default).</p>"
+            "<p>Your model learns from it before the next edition.</p>"
             f'<p><a href="{escape(paper.abs_url)}">back to the paper</a></p>',
         )
 
@@ -206,7 +245,7 @@ class WebApp:
         ok, how = self._record(pid, vote, topic, who, source)
         if not ok:
             return _page("Not recorded", f"<p>{escape(how)}.</p>", 404)
-        return self._confirm(pid, vote, topic, how)
+        return self._back(pid, vote, topic, how, "" if who == WEB_WHO else who)
 
     async def vote_post(self, request: Request) -> Response:
         if not self.operator:  # a form vote has no reader behind it: the operator's, only when allowed
@@ -220,7 +259,7 @@ class WebApp:
         ok, how = self._record(pid, vote, topic or ANY, WEB_WHO, "web")
         if not ok:
             return _page("Not recorded", f"<p>{escape(how)}.</p>", 400)
-        return self._confirm(pid, vote, topic or ANY, how)
+        return self._back(pid, vote, topic or ANY, how)
 
     async def unsubscribe(self, request: Request) -> Response:
         if request.method == "HEAD":

@@ -98,11 +98,17 @@ def test_signed_links_from_a_real_email_and_the_served_day_page(
         assert httpx.head(links[0]["href"]).status_code == 200 and votes() == []  # HEAD: a scanner, never a vote
         assert httpx.get(f"{base}/feed.xml").status_code == 200 and httpx.get(f"{base}/").status_code == 200
         up = links[0]["href"]
-        r = httpx.get(up)
-        assert r.status_code == 200 and "Thank you" in r.text
-        assert len(votes()) == 1
-        assert httpx.get(up).status_code == 200 and len(votes()) == 1  # following it again records nothing new
         q = dict(urllib.parse.parse_qsl(urllib.parse.urlparse(up).query))
+        r = httpx.get(up)  # recorded, then back to the paper on its day's page (no dead end, no JavaScript)
+        assert r.status_code == 303 and r.headers["location"].endswith(f"#arxiv-{q['id']}"), r.headers
+        assert r.headers["location"].startswith(f"/2025/11/{DAY}.html?r=")
+        assert len(votes()) == 1
+        back = BeautifulSoup(httpx.get(base + r.headers["location"]).text, "html.parser")
+        voted = back.select_one(f'[id="arxiv-{q["id"]}"]')
+        assert voted is not None
+        shown = back.select(f'article[data-arxiv-id="{q["id"]}"] [data-voted], li[data-arxiv-id="{q["id"]}"] [data-voted]')
+        assert shown and shown[0]["data-voted"] == "up"  # the page shows the vote already cast
+        assert httpx.get(up).status_code == 303 and len(votes()) == 1  # following it again records nothing new
         other = next(a["data-arxiv-id"] for a in links if a["data-arxiv-id"] != q["id"])
         tampered = up.replace(q["id"], other)
         r = httpx.get(tampered)
@@ -144,7 +150,10 @@ def test_operator_mode_without_a_secret_votes_through_a_same_origin_post(
         assert httpx.post(f"{base}/vote", data=data, headers={"Origin": "http://evil.example"}).status_code == 403
         assert votes() == []
         r = httpx.post(f"{base}/vote", data=data, headers={"Origin": base})
-        assert r.status_code == 200 and len(votes()) == 1 and '"vote": "down"' in votes()[0]
+        assert r.status_code == 303 and len(votes()) == 1 and '"vote": "down"' in votes()[0]
+        assert r.headers["location"] == f"/2025/11/{DAY}.html#arxiv-{pid}"  # back to the paper
+        back = BeautifulSoup(httpx.get(base + r.headers["location"]).text, "html.parser")
+        assert back.select_one(f'article[data-arxiv-id="{pid}"] [data-voted="down"]') is not None
         assert httpx.get(f"{base}/vote?id={pid}&vote=up&topic=any&who=web&sig=x").status_code == 403
 
 

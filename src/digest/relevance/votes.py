@@ -80,8 +80,17 @@ class Base:
         self.x = sparse.csr_matrix((z["x_data"].astype(np.float32), z["x_indices"], z["x_indptr"]), shape=shape)
 
 
-def vote_targets(votes: Sequence[Vote], topics: Sequence[str], best: dict[str, str]) -> dict[str, dict[str, int]]:
-    """paper id → topic → 1 / 0 from the latest votes (``any``: up = the paper's best topic, down = all)."""
+def vote_targets(
+    votes: Sequence[Vote],
+    topics: Sequence[str],
+    best: dict[str, str],
+    passing: dict[str, list[str]] | None = None,
+) -> dict[str, dict[str, int]]:
+    """paper id → topic → 1 / 0 from the latest votes (``any``: up = the paper's best topic, down = all).
+
+    A 👎 under one topic also says no for every other topic the paper passes now (``passing``): the paper is
+    shown once, under one topic, and "not for me" means out of the digest — a 👎 under ``clip`` on a paper the
+    ``editing`` head also kept used to leave it in the digest, on the other head."""
     out: dict[str, dict[str, int]] = {}
     for v in sorted(votes, key=lambda v: v.created):
         row = out.setdefault(v.paper_id, {})
@@ -90,6 +99,8 @@ def vote_targets(votes: Sequence[Vote], topics: Sequence[str], best: dict[str, s
             if v.topic == ANY and v.vote == "down"
             else [best.get(v.paper_id, topics[0])]
             if v.topic == ANY
+            else [v.topic, *(passing or {}).get(v.paper_id, [])]
+            if v.vote == "down"
             else [v.topic]
         )
         for t in targets:
@@ -132,11 +143,12 @@ def plan_targets(
     base_topics: Sequence[str],
     base_ids: Sequence[str],
     pool: Sequence[Paper],
+    passing: dict[str, list[str]] | None = None,
 ) -> VotePlan:
     """Pure: votes (latest per paper and topic) as hard targets, seeds as positives, and — for a topic seeded
     anew — unlabelled papers of ``pool`` as weak negatives."""
     plan = VotePlan(topics=list(topics))
-    plan.by_vote = vote_targets(votes, topics, best)
+    plan.by_vote = vote_targets(votes, topics, best, passing)
     for pid, tv in plan.by_vote.items():
         if pid in voted:
             plan.add(voted[pid], tv, W_VOTE)
@@ -212,6 +224,17 @@ def fit_from_votes(
         "topics": list(topics),
     }
     return Refit(model, before, _f1_on_base(base, model, topics) if before else 0.0)
+
+
+def passing_topics(
+    model: RelevanceModel, papers: list[Paper], emb: np.ndarray, override: float | None = None
+) -> dict[str, list[str]]:
+    """Each paper's topics whose head keeps it under ``model`` now (what a 👎 must take it out of)."""
+    if not papers:
+        return {}
+    s = model.topic_scores([p.title for p in papers], [p.abstract for p in papers], emb)
+    thr = model.thresholds(override)
+    return {p.id: [t for k, t in enumerate(model.topics) if r[k] >= thr[k]] for p, r in zip(papers, s, strict=True)}
 
 
 def best_topics(model: RelevanceModel, papers: list[Paper], emb: np.ndarray) -> dict[str, str]:

@@ -27,6 +27,18 @@ def entries_for(papers: list[Paper], store: Store) -> list[DigestEntry]:
     ]
 
 
+def entries_for_ids(ids: list[str], store: Store) -> list[DigestEntry]:
+    """Entries for papers chosen by id (a reader's model), whatever the topic decision; numbered in order."""
+    papers = store.get_papers(ids)
+    rel = store.get_relevance([(p.id, p.version) for p in papers])
+    sums = store.summaries_of([(p.id, p.version) for p in papers])
+    return [
+        DigestEntry(n=i, paper=p, relevance=rel.get(k), summary=display_summary(sums[k]))
+        for i, p in enumerate(papers, start=1)
+        if (k := (p.id, p.version))
+    ]
+
+
 def build_digest(day: dt.date, store: Store, topic_names: dict[str, str]) -> Digest:
     papers = store.papers_of_day(day)
     info = store.day_info(day)

@@ -12,7 +12,7 @@ import datetime as dt
 import html
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -22,10 +22,12 @@ from feedgen.feed import FeedGenerator
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup, escape
 
-from digest.models import Digest, Edition
+from digest.models import Digest, Edition, LearnItem
 from digest.render.view import (
     EntryView,
+    LearnView,
     header,
+    learn_views,
     md_cell,
     md_link_text,
     md_note,
@@ -91,7 +93,12 @@ def html_page(
     votes: Callable[[EntryView], Any] | None = None,
     rest: list[RestRow] | None = None,
     rest_vote: Callable[[RestRow], Any] | None = None,
+    learn: list[LearnItem] | None = None,
+    feedback_line: str = "",
+    voted: dict[str, str] | None = None,
 ) -> str:
+    """The day page; ``votes``/``rest_vote`` draw vote controls; ``learn``, ``feedback_line`` and ``voted``
+    (paper id → vote) are one reader's (the page opened from their email)."""
     entries = views(d, ed.fulltext_zh)
     return (
         _env(True)
@@ -105,6 +112,9 @@ def html_page(
             votes=votes,
             rest=rest or [],
             rest_vote=rest_vote,
+            learn=learn_views(learn or []),
+            feedback_line=feedback_line,
+            voted=voted or {},
         )
     )
 
@@ -270,8 +280,10 @@ def email_bodies(
     page_url: str = "",
     footer: str = "",
     unsubscribe_url: str = "",
-    vote_links: Callable[[EntryView], Any] | None = None,
+    vote_links: Callable[[EntryView | LearnView], Any] | None = None,
     budget_bytes: int = 95_000,
+    learn: Sequence[LearnItem] = (),
+    feedback_line: str = "",
 ) -> EmailBodies:
     """Plain text + HTML (CSS inlined) whose HTML part **as sent** (base64, see :func:`wire_size`) is under
     ``budget_bytes``: full, else without abstracts, else fewer entries."""
@@ -293,6 +305,8 @@ def email_bodies(
             "footer": footer,
             "unsubscribe_url": unsubscribe_url,
             "vote_links": vote_links,
+            "learn": learn_views(list(learn)),
+            "feedback_line": feedback_line,
         }
         text = _env(False).get_template("email.txt.j2").render(**ctx)
         page = css_inline.inline(_env(True).get_template("email.html.j2").render(**ctx))

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 
 from markupsafe import Markup
 
-from digest.models import Digest, DigestEntry, SummaryStatus, SummaryTier
+from digest.models import Digest, DigestEntry, LearnItem, SummaryStatus, SummaryTier
 from digest.render import latex
 from digest.text import one_line
 
@@ -232,6 +232,20 @@ def views(d: Digest, fulltext_zh: str | None = None) -> list[EntryView]:
         except Exception as exc:  # one bad entry is shown marked; it never fails the day
             out.append(broken_view(e, exc))
     return out
+
+
+@dataclass(frozen=True)
+class LearnView:
+    """A "help me learn" paper as shown: its title as plain text and the topic its vote links are for."""
+
+    id: str
+    title: str
+    abs_url: str
+    best_topic: str
+
+
+def learn_views(items: list[LearnItem]) -> list[LearnView]:
+    return [LearnView(x.id, latex.plain(one_line(x.title)), x.abs_url, x.topic) for x in items]
 
 
 @dataclass(frozen=True)

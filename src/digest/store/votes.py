@@ -55,6 +55,11 @@ class VoteStore(StoreBase):
             ).first()
         return from_row(Vote, r) if r is not None else None
 
+    def delete_votes(self, who: str) -> int:
+        """Forget every vote of ``who`` (a reader's reset)."""
+        with self._tx() as conn:
+            return int(conn.execute(votes.delete().where(votes.c.who == who)).rowcount or 0)
+
     def count_votes(self) -> int:
         return len(self.all_votes())
 

@@ -3,6 +3,7 @@ providers' embedder, training, writing the model; retraining from votes and seed
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from digest.config import Settings
 from digest.errors import UsageError
 from digest.ingest import store_missing
 from digest.models import ClassifyResult, Paper
+from digest.personalise import load_profiles
 from digest.providers import Providers
 from digest.relevance import votes as vt
 from digest.relevance.classify import check_embedder, classify, classify_rows, read_input_jsonl
@@ -26,6 +28,7 @@ from digest.relevance.data import (
 )
 from digest.relevance.embed import Embedder, embed_papers
 from digest.relevance.model import FINETUNED_PARAMS, PACKAGED_MODEL, Params, RelevanceModel, choose_threshold, metrics
+from digest.relevance.personal import is_reader
 from digest.relevance.train import oof_scores, topics_of, train
 from digest.store import Store
 
@@ -139,7 +142,9 @@ def retrain(p: Providers, output: Path | None, say: Say) -> list[str]:
     base = vt.Base(vt.base_path(PACKAGED_MODEL))
     topics = vt.model_topics(p.topics.topics, base.topics)
     embedder = p.embedder_for(base_model)
-    votes = p.store.current_votes()
+    # the operator's votes (and imported votes without a reader) retrain the topic model; a reader's votes
+    # train only that reader's personal model (digest.personalise), so one reader never changes another's digest
+    votes = [v for v in p.store.current_votes() if not is_reader(v.who)]
     seeds = {t.id: t.seeds for t in p.topics.topics if t.seeds}
     wanted = sorted({i for s in seeds.values() for i in s} | {v.paper_id for v in votes})
     store_missing(wanted, p.settings, p.store, p.arxiv, say)
@@ -151,9 +156,11 @@ def retrain(p: Providers, output: Path | None, say: Say) -> list[str]:
             say(f"topic {t}: {len(lost)} seed(s) not found on arXiv or in the store: {', '.join(lost[:5])}")
     vemb, _ = embed_papers(list(voted.values()), embedder, p.store)
     best = vt.best_topics(base_model, list(voted.values()), vemb)
+    now = p.model if p.model.embedder == base_model.embedder else base_model  # the decision the reader saw
+    passing = vt.passing_topics(now, list(voted.values()), vemb, p.settings.relevance_threshold)
     needs_pool = any(t in seeds or t not in base.topics for t in topics)
     pool: list[Paper] = list(p.store.iter_papers()) if needs_pool else []
-    plan = vt.plan_targets(topics, votes, voted, best, seeds, seed_papers, base.topics, base.ids, pool)
+    plan = vt.plan_targets(topics, votes, voted, best, seeds, seed_papers, base.topics, base.ids, pool, passing)
     say(f"retraining on {len(base.ids)} base labels, {sum(len(v) for v in seeds.values())} seeds, "
         f"{len(plan.by_vote)} voted papers, {plan.unlabelled} unlabelled papers as weak negatives")  # fmt: skip
     fit = vt.fit_from_votes(base, base_model, plan, seeds, seed_papers, embedder, p.store)
@@ -171,6 +178,10 @@ def retrain(p: Providers, output: Path | None, say: Say) -> list[str]:
     if disagree:
         lines.append("still disagree with their vote: " + ", ".join(disagree[:10]))
     lines.append(f"model → {target} (topics {', '.join(topics)}); the next run uses it")
+    if output is None:  # the readers' personal models sit on the topic model: refit them on the new one
+        prof = load_profiles(dataclasses.replace(p, model=fit.model))
+        if prof.heads:
+            lines.append(f"reader models refit on it: {len(prof.heads)} readers in {prof.seconds:.2f} s")
     return lines
 
 
