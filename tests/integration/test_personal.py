@@ -134,3 +134,44 @@ def test_two_readers_with_opposite_votes_get_different_editions_the_next_day(
     again = edition(mail_to(box, ANA))
     assert not set(again) & ana_down and set(again) < set(day1[ANA]), (again, ana_down)
     assert sorted(edition(mail_to(box, CY))) == sorted(day1[CY])
+
+
+def test_cli_votes_of_a_reader_the_weekly_and_a_reset(
+    arxiv_state: ArxivState, servers: tuple[LLMState, Mailbox, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`feedback add/import --reader`, `list --format jsonl`, `stats`, the weekly without the reader's 👎 paper, and
+    `feedback reset`."""
+    _llm, box, _out = servers
+    monkeypatch.setenv("DIGEST_EMAIL_TO", "dee@example.org:weekly,eve@example.org:weekly")
+    arxiv_state.day = dt.date.fromisoformat(DAY1)
+    code, out, err = run_cli("run", "--date", DAY1)
+    assert code == 0, out + err
+    code, out, err = run_cli("weekly", "--week", "2025-W45", "--no-email")
+    assert code == 0, out + err
+    page = BeautifulSoup((Path(load_settings().output_dir) / "weekly/2025-W45.html").read_text("utf-8"), "html.parser")
+    ids = [a["data-arxiv-id"] for a in page.select("article[data-arxiv-id]")]
+    assert len(ids) >= 3
+    assert run_cli("feedback", "add", ids[0], "--vote", "down", "--reader", "dee@example.org")[0] == 0
+    assert run_cli("feedback", "add", ids[1], "--vote", "down", "--reader", "not an address")[0] == 2
+    votes = tmp_path / "votes.jsonl"
+    votes.write_text(f'{{"id": "{ids[1]}", "vote": "up"}}\n{{"id": "{ids[2]}", "vote": "down"}}\n', encoding="utf-8")
+    assert run_cli("feedback", "import", str(votes), "--reader", "dee@example.org")[0] == 0
+    assert run_cli("feedback", "add", ids[2], "--vote", "up")[0] == 0  # the operator's
+    code, out, _ = run_cli("feedback", "list", "--format", "jsonl")
+    readers = [line.split('"reader": ')[1].split(",")[0] for line in out.splitlines()]
+    assert readers == ['"dee@example.org"'] * 3 + ["null"], out
+    code, out, _ = run_cli("feedback", "stats", "--format", "jsonl")
+    assert code == 0 and '"reader": "dee@example.org"' in out and '"votes": 3' in out, out
+    code, out, err = run_cli("weekly", "--week", "2025-W45")
+    assert code == 0, out + err
+
+    def week_ids(address: str) -> list[str]:  # no vote links without a secret: the entries' arXiv links
+        return [a["href"].rsplit("/", 1)[-1] for a in mail_to(box, address).select("div.entry p.title a")]
+
+    assert ids[0] not in week_ids("dee@example.org") and ids[2] not in week_ids("dee@example.org")
+    assert ids[0] in week_ids("eve@example.org") and ids[2] in week_ids("eve@example.org")
+    code, out, _ = run_cli("feedback", "reset", "--reader", "dee@example.org")
+    assert code == 0 and "3 votes" in out and "--yes" in out
+    assert run_cli("feedback", "reset", "--reader", "dee@example.org", "--yes")[0] == 0
+    code, out, _ = run_cli("feedback", "list", "--format", "jsonl")
+    assert "dee@example.org" not in out and out.count("\n") == 1

@@ -12,6 +12,7 @@ from pathlib import Path
 from digest.deliver import deliver
 from digest.errors import UsageError
 from digest.models import DeliveryResult, Digest, DigestEntry, RenderResult
+from digest.personalise import without_downvoted
 from digest.pipeline import Run
 from digest.render import render_site
 from digest.render.build import entries_for
@@ -85,5 +86,6 @@ def weekly_edition(run: Run, week: str | None, email: bool = True) -> WeeklyResu
     if email and d.entries:
         subs = [s for s in p.subscribers if s.edition == "weekly"]
         page = p.edition.url(week_path(label, "html"))
-        delivery = deliver(d, f"weekly:{label}", subs, p.mailer, p.store, p.settings, p.owner, page, run.resend)
+        mine = without_downvoted(d, p)  # a reader's 👎 paper never reaches them, in the weekly either
+        delivery = deliver(mine, f"weekly:{label}", subs, p.mailer, p.store, p.settings, p.owner, page, run.resend)
     return WeeklyResult(label, len(d.entries), written, delivery)
