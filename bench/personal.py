@@ -164,6 +164,55 @@ def operator_votes(n_votes: int = 200, weights: tuple[float, ...] = (1.0, 3.0, 5
         print("operator votes, time split: " + ", ".join(line))
 
 
+def whole_run_with_readers(readers: int, votes: int, first: str, day: str) -> None:
+    """Peak RSS and wall time of `digest run --date DAY` with ``readers`` subscribers who each voted ``votes`` times
+    on the papers of FIRST (run before, in the same fresh store): the refit, the readers' parts and their extra
+    papers included."""
+    import datetime as dt
+    import os
+    import subprocess
+    import tempfile
+
+    from digest.store import Store, Vote
+
+    bin_ = Path(sys.executable).parent
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "DIGEST_ARXIV_RSS_URL": "http://127.0.0.1:8795/rss/",
+               "DIGEST_ARXIV_API_URL": "http://127.0.0.1:8795/api/query", "DIGEST_ARXIV_DELAY_SECONDS": "0",
+               "DIGEST_LLM_BASE_URL": "http://127.0.0.1:8796/v1", "DIGEST_TRANSLATE_FALLBACK": "none",
+               "DIGEST_DB_URL": f"sqlite:///{tmp}/d.db", "DIGEST_OUTPUT_DIR": f"{tmp}/out"}  # fmt: skip
+
+        def run(d: str, extra: dict[str, str]) -> tuple[float, float, str]:
+            replay = subprocess.Popen([str(bin_ / "digest"), "replay", "--day", d, "--port", "8795", "--llm-port",
+                                       "8796"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+            try:
+                time.sleep(4)
+                code = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
+                        "r = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+                        "print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024);"
+                        "print(r.stdout.strip().splitlines()[0] if r.stdout.strip() else r.stderr[-300:])")  # fmt: skip
+                res = subprocess.run([sys.executable, "-c", code, str(bin_ / "digest"), "run", "--date", d],
+                                     env={**env, **extra}, capture_output=True, text=True, timeout=1800)  # fmt: skip
+                head, line = res.stdout.split("\n", 1)
+                wall, peak = (float(x) for x in head.split())
+                return wall, peak, line.strip()
+            finally:
+                replay.terminate()
+                replay.wait(timeout=30)
+
+        print("first day:", run(first, {})[2])
+        store = Store(env["DIGEST_DB_URL"])
+        ids = [p.id for p in store.papers_of_day(dt.date.fromisoformat(first))]
+        rng = np.random.default_rng(5)
+        addresses = [f"reader{i}@example.org" for i in range(readers)]
+        store.add_votes([Vote(paper_id=ids[j], vote="up" if rng.random() < 0.4 else "down", who=a, source="email")
+                         for a in addresses for j in rng.choice(len(ids), min(votes, len(ids)), replace=False)])  # fmt: skip
+        store.close()
+        wall, peak, line = run(day, {"DIGEST_EMAIL_TO": ",".join(addresses)})
+        print(f"`digest run --date {day}` with {readers} readers x {votes} votes: {wall:.1f} s, peak RSS {peak:.0f} MB")
+        print(f"  {line}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--readers", type=int, default=40)
@@ -171,7 +220,12 @@ def main() -> None:
     ap.add_argument("--scale", type=int, default=1000)
     ap.add_argument("--grid", action="store_true")
     ap.add_argument("--operator", action="store_true", help="the operator-vote weight experiment (time split)")
+    ap.add_argument("--run", nargs=2, metavar=("FIRST", "DAY"), help="a whole run of DAY with --scale readers who "
+                    "voted on FIRST's papers: its peak RSS and time")  # fmt: skip
     args = ap.parse_args()
+    if args.run:
+        whole_run_with_readers(args.scale, args.votes, *args.run)
+        return
     if args.operator:
         operator_votes()
         return
