@@ -91,8 +91,8 @@ def extra_papers(day_papers: Sequence[Paper], prof: personal.Profiles, p: Provid
     """Papers of the day some reader's head adds beyond the topic decision (the run summarises them too)."""
     if not prof.heads or not day_papers:
         return []
-    decided, _ = _decisions(prof, p, day_papers, _relevance(p.store, day_papers), sorted(prof.heads))
     rel = _relevance(p.store, day_papers)
+    decided, _ = _decisions(prof, p, day_papers, rel, sorted(prof.heads))
     out = {i for d in decided.values() for i in d.came_in if not ((r := rel.get(i)) is not None and r.relevant)}
     return [x for x in day_papers if x.id in out]
 
