@@ -249,8 +249,8 @@ def test_sigterm_on_the_worker_leaves_no_zombie(deployed: dict[str, Any]) -> Non
         while llm.requests == before and time.monotonic() < deadline:
             time.sleep(0.5)
         os.kill(worker.pid, signal.SIGTERM)  # what `docker stop` and systemd send: to the worker alone
-        try:  # Prefect's worker stops taking runs and waits for the one in flight; on a loaded machine that can
-            worker.wait(timeout=60)  # outlast any grace period, and then docker / systemd send SIGKILL
+        try:  # Prefect's worker stops taking runs and waits for the one in flight; after its grace period
+            worker.wait(timeout=10)  # (10 s: `docker stop`'s default) docker sends SIGKILL
         except subprocess.TimeoutExpired:
             worker.kill()
             worker.wait(timeout=30)
@@ -260,11 +260,13 @@ def test_sigterm_on_the_worker_leaves_no_zombie(deployed: dict[str, Any]) -> Non
                              capture_output=True, text=True, timeout=120)  # fmt: skip
         assert "Traceback" not in res.stderr and res.stdout, res.stdout + res.stderr
         fr = wait_for(env, run_id, timeout=60)
-        assert fr["state_type"] in {"CANCELLED", "CRASHED"}, fr["state"]
+        # interrupted (or, when the worker's wait outran the run on a loaded machine, completed): never Running
+        assert fr["state_type"] in {"CANCELLED", "CRASHED", "COMPLETED"}, fr["state"]
     finally:
         llm.latency = 0.0
     store = Store(deployed["settings"]["DIGEST_DB_URL"])
     mine = [r for r in store.last_runs(20, stale_after=20) if r["date"] == dt.date(2026, 6, 23)]
-    assert mine and all(r["status"] in ("cancelled", "crashed") for r in mine), mine
+    ended = ("ok", "partial") if fr["state_type"] == "COMPLETED" else ("cancelled", "crashed")
+    assert mine and all(r["status"] in ended for r in mine), (fr["state_type"], mine)  # the store agrees
     assert store.lease_holder("day:2026-06-23") is None
     _ = (work, Mailbox)
