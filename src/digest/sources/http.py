@@ -82,7 +82,9 @@ class ArxivClient:
     def _space(self) -> None:
         """Wait for this request's turn: the shared clock's, else ``delay`` after this process's previous one."""
         if self.clock is not None and self.delay > 0:
-            wait = self.clock.take_turn(CLOCK, self.delay)
+            # a little more than the delay: a request that leaves late (a busy machine) must not shorten the gap
+            # to the next process's turn below the delay as arXiv sees it
+            wait = self.clock.take_turn(CLOCK, self.delay + max(0.1, 0.05 * self.delay))
             if wait > 0:
                 self._sleep(wait)
             self._last = time.monotonic()

@@ -128,7 +128,7 @@ class CoordStore(StoreBase):
                     conn.execute(update(clocks).where(clocks.c.name == name).values(next_at=nxt))
                 elif not self.insert_new(conn, clocks, {"name": name, "next_at": nxt}):
                     continue  # another process created the clock just now: read it again
-            return max(0.0, (slot - now).total_seconds())
+            return max(0.0, (slot - utcnow()).total_seconds())  # from now: the transaction itself took time
         raise RuntimeError(f"could not take a turn of clock {name}")
 
     def push_back(self, name: str, seconds: float) -> None:
