@@ -4,11 +4,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import threading
-import time
 import urllib.parse
 from collections.abc import Iterator
-from contextlib import contextmanager
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -17,33 +14,13 @@ import pytest
 from bs4 import BeautifulSoup
 
 from digest.config import load_settings
-from digest.providers import Providers
 from digest.replay import ArxivState, LLMState
 from digest.replay.smtp import Mailbox, free_port
 from tests.conftest import run_cli
+from tests.integration.test_web import serve_web
 
 DAY1, DAY2 = "2025-11-06", "2025-11-07"
 ANA, BO, CY = "ana@example.org", "bo@example.org", "cy@example.org"
-
-
-@contextmanager
-def web(port: int) -> Iterator[str]:
-    import uvicorn
-
-    from digest.web import make_app
-
-    app = make_app(Providers.from_settings(load_settings(), need_llm=False))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    t = threading.Thread(target=server.run, daemon=True)
-    t.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.1)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        t.join(timeout=10)
 
 
 def mail_to(box: Mailbox, address: str) -> BeautifulSoup:
@@ -87,7 +64,7 @@ def test_two_readers_with_opposite_votes_get_different_editions_the_next_day(
     learn = ana_mail.select("[data-learn]")
     assert 0 < len(learn) <= 5 and all(x.select('a[data-vote="up"]') and x.select('a[data-vote="down"]') for x in learn)
     assert all(a.get("data-arxiv-id") and a.get("data-vote") for a in ana_mail.select('a[href*="/vote?"]'))
-    with web(port) as base:
+    with serve_web(port) as base:
         # ana: 👎 on half the papers of her edition, from her email's signed links
         downs = [a for a in ana_mail.select('a[data-vote="down"]') if not a.find_parent(attrs={"data-learn": True})]
         for a in downs[: len(downs) // 2]:

@@ -25,12 +25,13 @@ DAY = "2025-11-06"
 
 
 @contextmanager
-def serve_web() -> Iterator[str]:
+def serve_web(port: int | None = None) -> Iterator[str]:
+    """`digest web`'s app on 127.0.0.1 (``port``: the one the emails' links point at), in a thread."""
     import uvicorn
 
     from digest.web import make_app
 
-    port = free_port()
+    port = port or free_port()
     app = make_app(Providers.from_settings(load_settings(), need_llm=False))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     t = threading.Thread(target=server.run, daemon=True)
