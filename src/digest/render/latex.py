@@ -5,7 +5,9 @@ About 7 % of cs.CV abstracts carry ``\\textbf{…}``, ``\\emph{…}``, ``\\href{
 every format renders its own way: bold/italic/links in HTML and Markdown, plain text in text parts and feeds.
 Math (``$…$``, ``\\(…\\)``) is left verbatim for the MathML path; link targets must be http(s); citations are
 removed; ``~`` is a no-break space; escaped characters (``\\%``, ``\\&``, ``\\_``) are unescaped; an unknown
-command is reduced to its text argument. Bare URLs become links. Pure functions; text without a backslash or a
+command is reduced to its text argument; accents (``Fr\\'echet``) become letters; text commands an author wrapped
+in ``$…$`` (``$\\textbf{$\\textit{80$\\times$ lower}$}$``, ``$\\href{…}{…}$``) are read as text mode, the math inside
+them kept. Bare URLs become links. Pure functions; text without a backslash or a
 ``~`` is returned as one plain run, untouched.
 """
 
@@ -40,8 +42,18 @@ _SILENT = {"centering", "small", "large", "Large", "footnotesize", "normalsize",
            "bigskip", "medskip", "smallskip", "par", "quad", "qquad", "maketitle", "today"}  # fmt: skip
 _ESCAPED = {"%": "%", "&": "&", "_": "_", "#": "#", "$": "$", "{": "{", "}": "}", " ": " ", ",": NBSP, "\\": " "}
 _URL = re.compile(r"https?://[^\s<>\"'()\[\]{}，。；：！？（）、《》]+[^\s<>\"'()\[\]{}.,;:!?，。；：！？（）、《》]")
-_TRIGGER = re.compile(r"\\[A-Za-z%&_#${}]|\w~\w")
+_TRIGGER = re.compile(r"\\[A-Za-z%&_#${}'`^\"~=.]|\w~\w")
+#: accents (``Fr\\'echet``, ``Schr\\"odinger``, ``Do\\~nana``, ``\\v{S}``): the accented letter
+_ACCENTS = {"'", "`", "^", '"', "~", "=", ".", "u", "v", "H", "c", "k", "r", "d", "b", "t"}
 _BARE_PERCENT = re.compile(r"(?<!\\)%")
+#: text-mode commands an author may wrap in ``$…$`` (``$\\textbf{MolSight}$``, ``$\\texttt{$\\textbf{Flora}$}$``)
+_TEXT_MODE = {"textbf", "textit", "texttt", "textsc", "textsf", "textrm", "textsl", "textup", "textmd", "text",
+              "textnormal", "mbox", "emph", "underline", "textcolor", "href", "url"}  # fmt: skip
+_TEXT_IN_MATH = re.compile(r"\$[^$]{0,200}?\\(?:text[a-z]*|emph|underline|mbox|href|url)\b")
+_LINK_TARGET = re.compile(r"\\(href|url)\s*\{[^{}]*\}")
+_COMMAND = re.compile(r"\\([A-Za-z]+|.)")
+#: how far a ``$`` looks for its partner
+_SPAN = 2000
 
 
 @dataclass(frozen=True)
@@ -77,6 +89,105 @@ def _safe_url(url: str) -> str:
 
 def _nodes_text(nodes: list[LatexNode] | None) -> str:
     return "".join(r.text for r in _walk(nodes or [], Run("")))
+
+
+class _Budget(Exception):
+    """The unwrapping of ``$\\text…{}$`` spans looked at more characters than a linear pass allows."""
+
+
+class _Scan:
+    """A bounded left-to-right reading of inline math as MathJax pairs it: braces counted, and a ``$`` inside a
+    brace group opening math nested in a ``\\text…{}`` argument. Hostile text (thousands of unpaired ``$`` or
+    ``{$``) costs at most a fixed multiple of its length: past that the text is left as it was."""
+
+    def __init__(self, s: str) -> None:
+        self.s = s
+        self.left = 20 * len(s) + 10_000
+
+    def end(self, i: int) -> int | None:
+        """Index of the ``$`` closing the inline math opened just before ``i``, or None."""
+        s, depths, stop = self.s, [0], min(len(self.s), i + _SPAN)
+        start = i
+        try:
+            while i < stop:
+                c = s[i]
+                if c == "\\":
+                    i += 2
+                    continue
+                if c == "{":
+                    depths[-1] += 1
+                elif c == "}":
+                    depths[-1] -= 1
+                    if depths[-1] < 0:
+                        return None
+                elif c == "$" and depths[-1] > 0:
+                    depths.append(0)  # math nested in a text argument
+                elif c == "$":
+                    depths.pop()
+                    if not depths:
+                        return i
+                i += 1
+            return None
+        finally:
+            self.left -= i - start + 1
+            if self.left < 0:
+                raise _Budget
+
+    def text_only(self, a: int, b: int) -> bool:
+        """Whether the math body ``s[a:b]`` is only text-mode commands around text (math nested in them aside)."""
+        s, outer, i = self.s, [], a
+        while i < b:
+            end = self.end(i + 1) if s[i] == "$" else None
+            if end is not None and end < b:
+                i = end + 1
+                continue
+            step = 2 if s[i] == "\\" else 1
+            outer.append(s[i : i + step])
+            i += step
+        flat = _LINK_TARGET.sub(r"\\\1", "".join(outer).strip())  # a URL's "_" or "#" is not math
+        names = [m.group(1) for m in _COMMAND.finditer(flat)]
+        return (
+            flat.startswith("\\")
+            and names[0] in _TEXT_MODE
+            and all(n in _TEXT_MODE or n in _ESCAPED for n in names)
+            and not re.search(r"(?<!\\)[\^_&]", flat)
+        )
+
+    def unwrap(self, a: int, b: int, level: int = 0) -> str:
+        s, out, i = self.s, [], a
+        while i < b:
+            c = s[i]
+            if c == "\\":
+                out.append(s[i : i + 2])
+                i += 2
+                continue
+            if c == "$" and s.startswith("$$", i):
+                close = s.find("$$", i + 2, b)
+                close = b if close < 0 else close + 2
+                out.append(s[i:close])
+                i = close
+                continue
+            end = self.end(i + 1) if c == "$" else None
+            if end is None or end >= b:
+                out.append(c)
+                i += 1
+                continue
+            keep = level >= 4 or not self.text_only(i + 1, end)
+            out.append(s[i : end + 1] if keep else self.unwrap(i + 1, end, level + 1))
+            i = end + 1
+        return "".join(out)
+
+
+def unwrap_text_math(s: str) -> str:
+    """``$\\textbf{…}$`` spans (and the math nested in their arguments, ``$\\texttt{$\\textbf{Flora}$}$``) read as
+    text mode, so their commands become emphasis rather than math or raw text; math inside them stays math."""
+    if "$" not in s or not _TEXT_IN_MATH.search(s):
+        return s
+    scan = _Scan(s)
+    try:
+        return scan.unwrap(0, len(s))
+    except _Budget:
+        return s
 
 
 def _walk(nodes: list[LatexNode], style: Run) -> list[Run]:
@@ -123,6 +234,9 @@ def _macro(n: LatexMacroNode, style: Run) -> list[Run]:
         return [Run(_ESCAPED[name], style.bold, style.italic, style.href)]
     if name in _DROP:
         return []
+    if name in _ACCENTS and args:
+        accented = LatexNodes2Text(math_mode="verbatim").macro_node_to_text(n)
+        return [Run(accented, style.bold, style.italic, style.href)]
     if name in ("href", "url"):
         target = _safe_url(args[0].latex_verbatim().strip("{}") if args else "")
         label_nodes = _arg_nodes(args[1]) if name == "href" and len(args) > 1 else []
@@ -177,7 +291,8 @@ def _merge(runs: list[Run]) -> list[Run]:
 def _runs(text: str) -> tuple[Run, ...]:
     if not _TRIGGER.search(text):
         return tuple(_linkify([Run(text)]))
-    src = _BARE_PERCENT.sub(r"\\%", text)  # "50% of" is a percentage in an abstract, never a TeX comment
+    # "50% of" is a percentage in an abstract, never a TeX comment
+    src = _BARE_PERCENT.sub(r"\\%", unwrap_text_math(text))
     try:
         nodes, _, _ = LatexWalker(src, latex_context=_db(), tolerant_parsing=True).get_latex_nodes()
         runs = _walk(nodes, Run(""))

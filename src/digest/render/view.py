@@ -16,7 +16,9 @@ from digest.render import latex
 from digest.text import one_line
 
 _URL = re.compile(r"https?://[^\s<>\"'()\[\]{}]+[^\s<>\"'()\[\]{}.,;:]")
-_CODE_HOSTS = re.compile(r"https?://(?:www\.)?(github\.com|gitlab\.com|huggingface\.co|bitbucket\.org)/[\w.-]+/[\w.-]+")
+_CODE_HOSTS = re.compile(
+    r"https?://(?:www\.)?(?:github\.com|gitlab\.com|bitbucket\.org|huggingface\.co(?:/datasets|/spaces)?)/[\w.-]+/[\w.-]+"
+)
 _PROJECT = re.compile(r"https?://[\w.-]+\.github\.io(?:/[^\s]*)?|https?://[^\s]*project[^\s]*", re.IGNORECASE)
 _PAGES = re.compile(r"\b(\d+)\s+pages?\b", re.IGNORECASE)
 
@@ -52,7 +54,8 @@ class EntryView:
     why: list[tuple[str, str, float]] = field(default_factory=list)  # (id, title, similarity)
     cross: bool = False
     code_url: str = ""
-    venue: str = ""
+    venue: str = ""  # short plain text: clauses with links left out (email, JSON Feed)
+    venue_src: str = ""  # the comment and journal reference as written
     bibtex: str = ""
     fulltext_zh_url: str = ""
     authors: str = ""
@@ -85,6 +88,14 @@ class EntryView:
         return latex.to_html(self.source("abstract_zh"))
 
     @property
+    def venue_html(self) -> Markup:
+        """The page's venue line: the whole comment with its links (``Project page: https://…``) when it is of a
+        reasonable length, else the short line."""
+        if self.venue_src and len(self.venue_src) <= 400:
+            return latex.to_html(self.venue_src)
+        return Markup.escape(self.venue)
+
+    @property
     def meta(self) -> str:
         """One line: topics, score, who wrote the summary."""
         topics = " · ".join(f"{b.name} {b.score:.2f}" for b in self.badges)
@@ -96,17 +107,41 @@ class EntryView:
 
 
 def code_link(*texts: str | None) -> str:
-    """The paper's code or project URL, when its abstract or comments carry one."""
-    joined = " ".join(t for t in texts if t)
-    m = _CODE_HOSTS.search(joined) or _PROJECT.search(joined)
-    return m.group(0).rstrip(".,;:)") if m else ""
+    """The paper's code or project URL, when its abstract or comments carry one (``\\url{}``, ``\\href{}{}`` or
+    bare); http(s) only, as the LaTeX reader checked it."""
+    links = [r.href for t in texts if t for r in latex.runs(one_line(t)) if r.href]
+    for pattern in (_CODE_HOSTS, _PROJECT):
+        for link in links:
+            m = pattern.match(link)
+            if m:
+                return m.group(0).rstrip(".,;:)")
+    return ""
+
+
+#: where a comment's clauses part: "ECCV 2024 (Oral), project page: https://…; Code: https://…"
+_CLAUSE = re.compile(r"(\s*[;,]\s+|(?<=\.)\s+|\s*·\s*)")
+
+
+def venue_source(comment: str | None, journal_ref: str | None) -> str:
+    """The arXiv comment and journal reference as one line (text-mode LaTeX not yet resolved)."""
+    parts = [one_line(x) for x in (comment, journal_ref) if x and one_line(x)]
+    return " · ".join(dict.fromkeys(parts))
 
 
 def venue_line(comment: str | None, journal_ref: str | None) -> str:
-    parts = [one_line(x) for x in (comment, journal_ref) if x and one_line(x)]
-    text = " · ".join(dict.fromkeys(parts))
-    text = _URL.sub("", text).replace("  ", " ").strip(" ,;·")
-    return text[:200]
+    """The venue, pages and the like in short plain text: text-mode LaTeX resolved, and every clause that carries a
+    link left out (the links have their own place: the Code link, the full venue line of the page)."""
+    pieces = _CLAUSE.split(latex.plain(venue_source(comment, journal_ref)))
+    kept: list[str] = []
+    for i in range(0, len(pieces), 2):
+        if "http://" in pieces[i] or "https://" in pieces[i] or "www." in pieces[i]:
+            continue
+        if kept and pieces[i].strip():
+            kept.append(pieces[i - 1])
+        if pieces[i].strip():
+            kept.append(pieces[i])
+    text = "".join(kept).strip(" ,;·")
+    return text if len(text) <= 200 else text[:199].rstrip() + "…"
 
 
 def bibtex(e: DigestEntry) -> str:
@@ -189,6 +224,7 @@ def entry_view(e: DigestEntry, topic_names: dict[str, str], fulltext_zh: str | N
         cross=p.announce_type == "cross",
         code_url=code_link(p.abstract, p.comment),
         venue=venue_line(p.comment, p.journal_ref),
+        venue_src=venue_source(p.comment, p.journal_ref),
         bibtex=bibtex(e),
         fulltext_zh_url=fulltext_zh.replace("{id}", p.id) if fulltext_zh else "",
         authors=", ".join(p.authors[:12]) + (" et al." if len(p.authors) > 12 else ""),
