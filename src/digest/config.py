@@ -197,6 +197,9 @@ class Settings(BaseSettings):
         description="chat channels as Apprise URLs (Feishu/Lark, WeCom, DingTalk, Slack, Telegram, Discord, ntfy, "
         "json:// webhooks …), comma- or space-separated; URL:topic1+topic2 for some topics only",
     )
+    notify_timeout: float = Field(
+        30.0, gt=0, description="per chat message, seconds in total: past that it is in doubt and not sent again"
+    )
     web_operator: bool = Field(
         False,
         description="`digest web` shows vote controls to every visitor, as the operator's votes (a private, "

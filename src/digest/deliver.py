@@ -13,7 +13,6 @@ import logging
 import re
 import smtplib
 import ssl
-import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
@@ -31,7 +30,7 @@ from digest.feedback import VoteLinks, sign_reader, sign_unsubscribe, sign_vote,
 from digest.models import DeliveryResult, DeliveryStatus, Digest, Edition, Relevance
 from digest.render import edition_of
 from digest.render.formats import EMAIL_CTE, EmailBodies, email_bodies, email_subject
-from digest.retry import GaveUp, RetryPolicy, Transient
+from digest.retry import GaveUp, InDoubt, Overdue, RetryPolicy, Transient, within
 from digest.store import Claim, Store
 
 log = logging.getLogger(__name__)
@@ -82,11 +81,6 @@ class Mailer(Protocol):
 
 class Refused(Exception):
     """The server refused this recipient for good (do not retry)."""
-
-
-class InDoubt(Exception):
-    """The message was handed over but the server's answer never came (a timeout or a dropped connection after
-    DATA): it may have been delivered. Never retried automatically — at most once per (edition, reader)."""
 
 
 class _DataTracking:
@@ -149,23 +143,11 @@ class _SMTPSession:
         """One message, handed over within three times the socket timeout in total (a relay that trickles its
         answers would reset a per-read timeout for ever)."""
         self.smtp.data_sent = False
-        box: dict[str, BaseException] = {}
-
-        def work() -> None:
-            try:
-                self._send(msg)
-            except BaseException as exc:  # handed to the caller's thread
-                box["error"] = exc
-
-        t = threading.Thread(target=work, name="smtp-send", daemon=True)
-        t.start()
-        t.join(self.total)
-        if t.is_alive():
+        try:
+            within(self.total, lambda: self._send(msg), "smtp-send")
+        except Overdue as exc:
             self.smtp.close()  # the connection is spent; the thread ends with its socket
-            why = f"no answer within {self.total:g}s"
-            raise InDoubt(why) if self.smtp.data_sent else Transient(why)
-        if "error" in box:
-            raise box["error"]
+            raise InDoubt(str(exc)) if self.smtp.data_sent else Transient(str(exc)) from None
 
     def _send(self, msg: EmailMessage) -> None:
         try:

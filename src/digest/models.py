@@ -381,6 +381,7 @@ class DeliveryResult(BaseModel):
     skipped_reason: str = ""
     channels_sent: list[str] = Field(default_factory=list)  # chat channels that have this edition (outbox keys)
     channels_failed: dict[str, str] = Field(default_factory=dict)  # … that did not take it: the next run retries
+    channels_unknown: list[str] = Field(default_factory=list)  # … that never answered in time: not sent again
     seconds: float = 0.0
 
     @property
@@ -393,6 +394,7 @@ class DeliveryResult(BaseModel):
         extra = f", unknown {len(self.unknown)}" if self.unknown else ""
         extra += f", chat {len(self.channels_sent)}" if self.channels_sent else ""
         extra += f", chat failed {len(self.channels_failed)}" if self.channels_failed else ""
+        extra += f", chat in doubt {len(self.channels_unknown)}" if self.channels_unknown else ""
         extra += f", being sent by another run {len(self.busy)}" if self.busy else ""
         return f"sent {len(self.sent)}, already sent {len(self.already)}{extra}"
 
@@ -520,6 +522,11 @@ class RunReport(BaseModel):
         day = self.date.isoformat() if self.date else "today"
         s = self.summary
         email_note = f" ({self.email_status})" if self.email_status and not self.emails_sent else ""
+        d = self.delivery
+        if d is not None and (d.channels_sent or d.channels_failed or d.channels_unknown):
+            email_note += f", chat {len(d.channels_sent)}"
+            email_note += f", chat failed {len(d.channels_failed)}" if d.channels_failed else ""
+            email_note += f", chat in doubt {len(d.channels_unknown)}" if d.channels_unknown else ""
         return (
             f"{day} {self.status.value}: fetched {self.fetched}, new {self.new}, relevant {self.relevant}, "
             f"summarised {self.summarised} (cached {s.cached}, fallback {s.fallback}, failed {self.failed}"

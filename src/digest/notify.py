@@ -21,7 +21,7 @@ from digest.errors import ConfigError, mask_secrets
 from digest.models import DeliveryResult, DeliveryStatus, Digest
 from digest.render import latex
 from digest.render.view import views
-from digest.retry import GaveUp, RetryPolicy, Transient
+from digest.retry import GaveUp, InDoubt, Overdue, RetryPolicy, Transient, within
 from digest.store import Claim, Store
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,12 @@ class Notifier(Protocol):
 
 
 class AppriseNotifier:
-    """Apprise's own notify path (its per-service request code, timeouts and formats)."""
+    """Apprise's own notify path (its per-service request code and formats), each message within ``timeout``
+    seconds in total: Apprise's timeouts are per read, so a service that trickles its answer would hold the run
+    for ever. A message past the deadline may have arrived: it is in doubt (:class:`InDoubt`), never re-sent."""
+
+    def __init__(self, timeout: float = 30.0) -> None:
+        self.timeout = timeout
 
     def send(self, url: str, title: str, body: str) -> None:
         import apprise
@@ -76,8 +81,14 @@ class AppriseNotifier:
         a = apprise.Apprise()
         if not a.add(url):
             raise Transient(f"Apprise does not understand the URL {mask_secrets(url)!r}")
-        if not a.notify(title=title, body=body, body_format=apprise.NotifyFormat.TEXT):
-            raise Transient(f"{url.split('://', 1)[0]} channel did not accept the message")
+        service = url.split("://", 1)[0]
+        try:
+            ok = within(self.timeout, lambda: a.notify(title=title, body=body, body_format=apprise.NotifyFormat.TEXT),
+                        "chat-send")  # fmt: skip
+        except Overdue as exc:
+            raise InDoubt(f"{service} channel: {exc}") from None
+        if not ok:
+            raise Transient(f"{service} channel did not accept the message")
 
 
 def messages(d: Digest, page_url: str, topics: tuple[str, ...] | None) -> tuple[str, list[str]]:
@@ -144,6 +155,11 @@ def notify_channels(
         try:
             for i, part in enumerate(parts):
                 _send_one(notifier, ch, title if i == 0 else f"{title} ({i + 1})", part, RetryPolicy(tries, backoff))
+        except InDoubt as exc:  # may have arrived: never sent again on its own (a duplicate is worse)
+            res.unknown.append(ch.key)
+            store.mark_delivery(edition, ch.key, owner, DeliveryStatus.unknown, str(exc))
+            log.warning("chat channel %s: %s; it may have arrived, so it is not sent again", ch.key, exc)
+            continue
         except GaveUp as exc:
             res.failed[ch.key] = exc.last
             store.mark_delivery(edition, ch.key, owner, DeliveryStatus.failed, exc.last)

@@ -172,7 +172,8 @@ def deliver_stage(d: Digest, run: Run) -> DeliveryResult:
         s = p.settings
         chat = notify_channels(d, edition, p.channels, p.notifier, p.store, p.owner, page, s.lease_seconds,
                                s.email_max_tries, s.email_backoff_seconds)  # fmt: skip
-        res = res.model_copy(update={"channels_sent": chat.sent + chat.already, "channels_failed": chat.failed})
+        res = res.model_copy(update={"channels_sent": chat.sent + chat.already, "channels_failed": chat.failed,
+                                     "channels_unknown": chat.unknown})  # fmt: skip
     return res
 
 

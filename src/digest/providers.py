@@ -122,7 +122,7 @@ class Providers:
             mailer=mailer,
             subscribers=subs,
             channels=channels,
-            notifier=AppriseNotifier() if channels else None,
+            notifier=AppriseNotifier(settings.notify_timeout) if channels else None,
             warnings=warnings,
         )
 

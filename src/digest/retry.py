@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
@@ -34,6 +34,38 @@ class Transient(Exception):
 
     def __reduce__(self) -> tuple[type[Transient], tuple[str, float | None]]:
         return (type(self), (self.reason, self.retry_after))
+
+
+class InDoubt(Exception):
+    """The request was handed over but its answer never came (a timeout or a dropped connection after the body
+    went out): it may have been taken. Never retried automatically — at most once per message."""
+
+
+class Overdue(Exception):
+    """A call did not return within its total deadline; it is left to end on its own in a daemon thread."""
+
+
+def within(seconds: float, fn: Callable[[], T], name: str) -> T:
+    """``fn()`` with a total deadline. Client libraries time out per read, so a server that trickles a byte every
+    few seconds would hold a call for ever; the call runs in a daemon thread that is abandoned (:class:`Overdue`)
+    when ``seconds`` pass. Its exceptions are raised here."""
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # handed to the caller's thread
+            box["error"] = exc
+
+    t = threading.Thread(target=work, name=name, daemon=True)
+    t.start()
+    t.join(seconds)
+    if t.is_alive():
+        raise Overdue(f"no answer within {seconds:g}s")
+    if "error" in box:
+        raise box["error"]
+    value: T = box["value"]
+    return value
 
 
 class GaveUp(Exception):

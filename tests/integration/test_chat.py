@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,7 +29,8 @@ DIGEST = str(Path(sys.executable).with_name("digest"))
 
 @contextmanager
 def receiver() -> Iterator[tuple[int, dict[str, list[dict[str, Any]]], set[str]]]:
-    """A webhook receiver: path → JSON bodies received; paths in ``failing`` answer 500."""
+    """A webhook receiver: path → JSON bodies received; paths in ``failing`` answer 500; paths ending in
+    ``/slow`` take the message, then trickle their answer (a byte a second for two minutes)."""
     got: dict[str, list[dict[str, Any]]] = {}
     failing: set[str] = set()
     lock = threading.Lock()
@@ -43,6 +45,17 @@ def receiver() -> Iterator[tuple[int, dict[str, list[dict[str, Any]]], set[str]]
                     return
                 got.setdefault(self.path, []).append(body)
             self.send_response(200)
+            if self.path.endswith("/slow"):
+                self.send_header("content-length", "120")
+                self.end_headers()
+                try:
+                    for _ in range(120):
+                        self.wfile.write(b" ")
+                        self.wfile.flush()
+                        time.sleep(1.0)
+                except OSError:
+                    pass
+                return
             self.end_headers()
 
         def log_message(self, *args: object) -> None:
@@ -103,3 +116,23 @@ def test_operator_alerts_reach_the_alert_channels_once(
         after_day(run, failed)
         after_day(run, failed)  # noticed twice (two processes, the watchdog): told once
     assert len(got["/ops"]) == 1 and "2026-06-02 failed" in got["/ops"][0]["title"]
+
+
+def test_a_webhook_that_trickles_never_holds_the_run(
+    arxiv_state: ArxivState, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A service that takes the message but trickles its answer: before, the run waited for ever (Apprise's
+    timeouts are per read). Now the message is in doubt after DIGEST_NOTIFY_TIMEOUT, never sent again; the
+    other channel and the email are not held up."""
+    arxiv_state.day = dt.date.fromisoformat(DAY)
+    with receiver() as (port, got, _failing), serve_llm(LLMState()) as url, serve_smtp() as (box, sport):
+        for k, v in {"DIGEST_LLM_BASE_URL": url, "DIGEST_SMTP_HOST": "127.0.0.1", "DIGEST_SMTP_PORT": str(sport),
+                     "DIGEST_EMAIL_TO": "r@example.org", "DIGEST_NOTIFY_TIMEOUT": "2",
+                     "DIGEST_NOTIFY_URLS": f"json://127.0.0.1:{port}/slow json://127.0.0.1:{port}/all"}.items():  # fmt: skip
+            monkeypatch.setenv(k, v)
+        code, out, err = run_cli("run", "--date", DAY)
+        assert code == 0 and "chat 1" in out and "chat in doubt 1" in out, out + err
+        assert len(got["/slow"]) == 1 and len(got["/all"]) == 1 and len(box.messages) == 1
+        code, out, err = run_cli("run", "--date", DAY)  # the next run: nothing sent again, to anyone
+        assert code == 0, out + err
+    assert len(got["/slow"]) == 1 and len(got["/all"]) == 1 and len(box.messages) == 1

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from digest.config import Settings
 from digest.errors import ConfigError, mask_secrets
 from digest.models import SummaryFields
-from digest.retry import Transient, parse_retry_after
+from digest.retry import Overdue, Transient, parse_retry_after, within
 
 log = logging.getLogger(__name__)
 
@@ -85,23 +85,10 @@ class OpenAIChat:
         """One call that ends within ``timeout`` (plus a little) in total: the SDK's timeouts are per read, so an
         endpoint that trickles a byte every few seconds would hold it for ever; the call runs in a daemon
         thread that is abandoned (and counted as no answer) when the deadline passes."""
-        box: dict[str, Any] = {}
-
-        def work() -> None:
-            try:
-                box["reply"] = self._complete(messages, timeout)
-            except BaseException as exc:  # handed to the caller's thread
-                box["error"] = exc
-
-        t = threading.Thread(target=work, name="llm-call", daemon=True)
-        t.start()
-        t.join(timeout + 2.0)
-        if t.is_alive():
-            raise ChatUnavailable(f"no complete answer within {timeout:.0f}s")
-        if "error" in box:
-            raise box["error"]
-        reply: ChatReply = box["reply"]
-        return reply
+        try:
+            return within(timeout + 2.0, lambda: self._complete(messages, timeout), "llm-call")
+        except Overdue:
+            raise ChatUnavailable(f"no complete answer within {timeout:.0f}s") from None
 
     def _complete(self, messages: list[dict[str, str]], timeout: float) -> ChatReply:
         import openai

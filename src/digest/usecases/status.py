@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from digest.config import Settings
 from digest.models import DeliveryStatus, RunReport, RunStatus
 from digest.notify import AppriseNotifier, parse_channels
-from digest.retry import GaveUp, RetryPolicy
+from digest.retry import GaveUp, InDoubt, RetryPolicy
 from digest.sources.calendar import weekdays
 from digest.store import Claim, Store
 
@@ -88,7 +88,7 @@ def _alert_channels(run: Run, key: str, subject: str, body: str) -> None:
     if p.settings.alert_notify_urls is None:
         return
     urls = p.settings.alert_notify_urls.get_secret_value().replace(",", " ").split()
-    notifier = p.notifier or AppriseNotifier()
+    notifier = p.notifier or AppriseNotifier(p.settings.notify_timeout)
     edition = f"alert:{key}"[:40]
     for ch in parse_channels(urls, []):
         if p.store.claim_delivery(edition, ch.key, p.owner, p.settings.lease_seconds) != Claim.claimed:
@@ -96,6 +96,10 @@ def _alert_channels(run: Run, key: str, subject: str, body: str) -> None:
         send = partial(notifier.send, ch.url, f"[arxiv-digest] {subject}", body)
         try:
             RetryPolicy(p.settings.email_max_tries, p.settings.email_backoff_seconds).call(send, f"chat alert {ch.key}")
+        except InDoubt as exc:  # may have arrived: never sent again on its own
+            p.store.mark_delivery(edition, ch.key, p.owner, DeliveryStatus.unknown, str(exc))
+            log.error("the alert %s to %s is in doubt: %s", key, ch.key, exc)
+            continue
         except (GaveUp, Exception) as exc:
             p.store.mark_delivery(edition, ch.key, p.owner, DeliveryStatus.failed, str(exc))
             log.error("could not send the alert %s to %s: %s", key, ch.key, exc)
