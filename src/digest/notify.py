@@ -34,6 +34,7 @@ TOP = 10
 class Channel:
     url: str
     topics: tuple[str, ...] | None = None  # None: every topic
+    edition: str = "daily"  # daily | weekly, as for subscribers
 
     @property
     def key(self) -> str:
@@ -43,22 +44,31 @@ class Channel:
 
 
 def parse_channels(entries: list[str], known_topics: list[str]) -> list[Channel]:
+    """``URL``, ``URL:clip+editing``, ``URL:weekly`` or ``URL:clip:weekly`` (the subscribers' syntax; a suffix is
+    read only when it names known topics or an edition, so the URL's own colons are left alone)."""
     out = []
     for raw in entries:
         raw = raw.strip()
         if not raw:
             continue
-        url, topics = raw, None
-        head, sep, tail = raw.rpartition(":")
-        parts = [t.strip() for t in tail.split("+")] if sep else []
-        if head and "://" in head and parts and all(p in known_topics for p in parts):
-            url, topics = head, tuple(parts)
+        url, topics, edition = raw, None, "daily"
+        for _ in range(2):
+            head, sep, tail = url.rpartition(":")
+            if not (sep and head and "://" in head):
+                break
+            parts = [t.strip() for t in tail.split("+")]
+            if tail.strip() in ("daily", "weekly"):
+                url, edition = head, tail.strip()
+            elif topics is None and parts and all(p in known_topics for p in parts):
+                url, topics = head, tuple(parts)
+            else:
+                break
         if "://" not in url:
             raise ConfigError(
                 f"DIGEST_NOTIFY_URLS: {mask_secrets(url)!r} is not an Apprise URL (e.g. json://host/hook, "
                 "feishu://token, tgram://bot/chat, slack://…; see Apprise's list of services)"
             )
-        out.append(Channel(url, topics))
+        out.append(Channel(url, topics, edition))
     return out
 
 
@@ -99,7 +109,8 @@ def messages(d: Digest, page_url: str, topics: tuple[str, ...] | None) -> tuple[
     for e in entries:
         counts[e.best_topic] = counts.get(e.best_topic, 0) + 1
     per_topic = ", ".join(f"{d.topic_names.get(t, t)} {n}" for t, n in counts.items())
-    title = f"arXiv 摘要 {d.date.isoformat()}: {len(entries)} 篇" + (f" ({per_topic})" if per_topic else "")
+    heading = d.title or f"arXiv 摘要 {d.date.isoformat()}"
+    title = f"{heading}: {len(entries)} 篇" + (f" ({per_topic})" if per_topic else "")
     lines = []
     for i, e in enumerate(entries[:TOP], 1):
         lines.append(f"{i}. {latex.plain(e.title_zh)}\n{latex.plain(e.tldr_zh)}\n{e.abs_url}")

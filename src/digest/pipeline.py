@@ -168,13 +168,20 @@ def deliver_stage(d: Digest, run: Run) -> DeliveryResult:
     page = p.edition.url(day_path(d.date, "html"))
     edition = f"daily:{d.date.isoformat()}"
     res = deliver(d, edition, daily, p.mailer, p.store, p.settings, p.owner, page, run.resend)
-    if p.channels and p.notifier is not None:
-        s = p.settings
-        chat = notify_channels(d, edition, p.channels, p.notifier, p.store, p.owner, page, s.lease_seconds,
-                               s.email_max_tries, s.email_backoff_seconds)  # fmt: skip
-        res = res.model_copy(update={"channels_sent": chat.sent + chat.already, "channels_failed": chat.failed,
-                                     "channels_unknown": chat.unknown})  # fmt: skip
-    return res
+    return push_chat(run, d, edition, "daily", page, res)
+
+
+def push_chat(run: Run, d: Digest, edition: str, cadence: str, page: str, res: DeliveryResult) -> DeliveryResult:
+    """The chat channels of this cadence (daily, or ``URL:weekly``) get ``edition``, after the email: ``res`` with
+    their outcome."""
+    p, s = run.providers, run.providers.settings
+    channels = [c for c in p.channels if c.edition == cadence]
+    if not channels or p.notifier is None:
+        return res
+    chat = notify_channels(d, edition, channels, p.notifier, p.store, p.owner, page, s.lease_seconds,
+                           s.email_max_tries, s.email_backoff_seconds)  # fmt: skip
+    return res.model_copy(update={"channels_sent": chat.sent + chat.already, "channels_failed": chat.failed,
+                                  "channels_unknown": chat.unknown})  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,16 @@ WEEK_DAYS = ("2025-11-03", "2025-11-04", "2025-11-05", "2025-11-06", "2025-11-07
 def test_weekly_edition_from_the_store_makes_no_call(
     arxiv_state: ArxivState, servers: tuple[LLMState, Mailbox, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from tests.integration.test_chat import receiver
+
     llm, box, out = servers
     arxiv_state.day = dt.date(2026, 7, 1)
     monkeypatch.setenv(
         "DIGEST_EMAIL_TO", "daily@example.org, weekly@example.org:weekly, clipweekly@example.org:clip:weekly"
     )
+    hooks = receiver()
+    port, got, _failing = hooks.__enter__()
+    monkeypatch.setenv("DIGEST_NOTIFY_URLS", f"json://127.0.0.1:{port}/day json://127.0.0.1:{port}/week:weekly")
     code, stdout, stderr = run_cli("run", "--from", WEEK_DAYS[0], "--to", WEEK_DAYS[-1])
     assert code == 0, stdout + stderr
     daily = len(box.messages)
@@ -42,6 +47,10 @@ def test_weekly_edition_from_the_store_makes_no_call(
     assert "weekly/2025-W45.html" in (out / "index.html").read_text(encoding="utf-8")
     code, stdout, _ = run_cli("weekly", "--week", "2025-W45")  # again: nothing re-sent
     assert code == 0 and len(box.messages) == daily + 2
+    hooks.__exit__(None, None, None)
+    # chat: the daily channel got each day once, the URL:weekly channel only the week, once
+    assert len(got["/day"]) == daily and len(got["/week"]) == 1  # a day with a digest has an email and a message
+    assert "week 2025-W45" in got["/week"][0]["title"] and "arxiv.org/abs/" in got["/week"][0]["message"]
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")

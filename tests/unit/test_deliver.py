@@ -133,3 +133,24 @@ def test_bodies_rendered_once_carry_each_readers_own_signed_links(settings: Sett
                 assert q["r"] == who and verify_reader(s.feedback_secret.get_secret_value(), who, q["t"])
         assert kinds == {"vote", "unsub", "page"}
     assert len(cache) == 1  # rendered once for both readers
+
+
+def test_chat_channels_take_the_subscribers_topic_and_edition_suffixes() -> None:
+    from digest.notify import Channel, parse_channels
+
+    known = ["clip", "editing"]
+    got = parse_channels(
+        ["json://127.0.0.1:8080/hook", "feishu://tok:clip", "json://h:9/x:clip+editing:weekly",
+         "slack://a/b/c:weekly", "tgram://bot/chat:daily"],
+        known,
+    )  # fmt: skip
+    assert got == [
+        Channel("json://127.0.0.1:8080/hook"),  # the port's colon is the URL's own
+        Channel("feishu://tok", ("clip",)),
+        Channel("json://h:9/x", ("clip", "editing"), "weekly"),
+        Channel("slack://a/b/c", None, "weekly"),
+        Channel("tgram://bot/chat"),
+    ]
+    assert parse_channels(["json://h/x:nosuchtopic"], known) == [Channel("json://h/x:nosuchtopic")]
+    with pytest.raises(ConfigError, match="not an Apprise URL"):
+        parse_channels(["not-a-url:weekly"], known)

@@ -13,7 +13,7 @@ from digest.deliver import deliver
 from digest.errors import UsageError
 from digest.models import DeliveryResult, Digest, DigestEntry, RenderResult
 from digest.personalise import without_downvoted
-from digest.pipeline import Run
+from digest.pipeline import Run, push_chat
 from digest.render import render_site
 from digest.render.build import entries_for
 from digest.render.files import write_atomic
@@ -88,4 +88,5 @@ def weekly_edition(run: Run, week: str | None, email: bool = True) -> WeeklyResu
         page = p.edition.url(week_path(label, "html"))
         mine = without_downvoted(d, p)  # a reader's 👎 paper never reaches them, in the weekly either
         delivery = deliver(mine, f"weekly:{label}", subs, p.mailer, p.store, p.settings, p.owner, page, run.resend)
+        delivery = push_chat(run, d, f"weekly:{label}", "weekly", page, delivery)
     return WeeklyResult(label, len(d.entries), written, delivery)
