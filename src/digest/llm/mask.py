@@ -4,6 +4,8 @@ Before the LLM sees a title or abstract, every LaTeX span (``$…$``, ``$$…$$`
 and inline-code span is replaced by a numbered placeholder ``⟦n⟧``; the answer must carry each placeholder
 of the abstract exactly once in its Chinese abstract, and placeholders are restored afterwards. The rest
 of the text is encoded so it cannot open or close the prompt's own tags (``<``, ``>``, ``&`` as entities).
+Text-mode commands an author wrapped in ``$…$`` are read as text first (as the page reads them), so a span like
+``$\\textbf{$\\textit{80$\\times$ lower}$}$`` is one bold phrase around one formula, not three broken spans.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass, field
+
+from digest.text import unwrap_text_math
 
 #: longest first: display math before inline math, escaped delimiters never start a span
 SPAN = re.compile(  # spans bounded to 2,000 characters: unclosed delimiters cost linear time
@@ -43,7 +47,7 @@ def mask(text: str, start: int = 0) -> Masked:
         spans.append(m.group(0))
         return f"⟦{start + len(spans) - 1}⟧"
 
-    masked = SPAN.sub(sub, text)
+    masked = SPAN.sub(sub, unwrap_text_math(text))
     return Masked(html.escape(masked, quote=False), spans)
 
 

@@ -33,6 +33,8 @@ from pylatexenc.latexwalker import (
 )
 from pylatexenc.macrospec import MacroSpec
 
+from digest.text import unwrap_text_math
+
 NBSP = "\u00a0"
 _BOLD = {"textbf", "bf", "bfseries", "mathbf", "textsc"}
 _ITALIC = {"emph", "textit", "it", "itshape", "textsl", "em"}
@@ -46,14 +48,6 @@ _TRIGGER = re.compile(r"\\[A-Za-z%&_#${}'`^\"~=.]|\w~\w")
 #: accents (``Fr\\'echet``, ``Schr\\"odinger``, ``Do\\~nana``, ``\\v{S}``): the accented letter
 _ACCENTS = {"'", "`", "^", '"', "~", "=", ".", "u", "v", "H", "c", "k", "r", "d", "b", "t"}
 _BARE_PERCENT = re.compile(r"(?<!\\)%")
-#: text-mode commands an author may wrap in ``$…$`` (``$\\textbf{MolSight}$``, ``$\\texttt{$\\textbf{Flora}$}$``)
-_TEXT_MODE = {"textbf", "textit", "texttt", "textsc", "textsf", "textrm", "textsl", "textup", "textmd", "text",
-              "textnormal", "mbox", "emph", "underline", "textcolor", "href", "url"}  # fmt: skip
-_TEXT_IN_MATH = re.compile(r"\$[^$]{0,200}?\\(?:text[a-z]*|emph|underline|mbox|href|url)\b")
-_LINK_TARGET = re.compile(r"\\(href|url)\s*\{[^{}]*\}")
-_COMMAND = re.compile(r"\\([A-Za-z]+|.)")
-#: how far a ``$`` looks for its partner
-_SPAN = 2000
 
 
 @dataclass(frozen=True)
@@ -89,105 +83,6 @@ def _safe_url(url: str) -> str:
 
 def _nodes_text(nodes: list[LatexNode] | None) -> str:
     return "".join(r.text for r in _walk(nodes or [], Run("")))
-
-
-class _Budget(Exception):
-    """The unwrapping of ``$\\text…{}$`` spans looked at more characters than a linear pass allows."""
-
-
-class _Scan:
-    """A bounded left-to-right reading of inline math as MathJax pairs it: braces counted, and a ``$`` inside a
-    brace group opening math nested in a ``\\text…{}`` argument. Hostile text (thousands of unpaired ``$`` or
-    ``{$``) costs at most a fixed multiple of its length: past that the text is left as it was."""
-
-    def __init__(self, s: str) -> None:
-        self.s = s
-        self.left = 20 * len(s) + 10_000
-
-    def end(self, i: int) -> int | None:
-        """Index of the ``$`` closing the inline math opened just before ``i``, or None."""
-        s, depths, stop = self.s, [0], min(len(self.s), i + _SPAN)
-        start = i
-        try:
-            while i < stop:
-                c = s[i]
-                if c == "\\":
-                    i += 2
-                    continue
-                if c == "{":
-                    depths[-1] += 1
-                elif c == "}":
-                    depths[-1] -= 1
-                    if depths[-1] < 0:
-                        return None
-                elif c == "$" and depths[-1] > 0:
-                    depths.append(0)  # math nested in a text argument
-                elif c == "$":
-                    depths.pop()
-                    if not depths:
-                        return i
-                i += 1
-            return None
-        finally:
-            self.left -= i - start + 1
-            if self.left < 0:
-                raise _Budget
-
-    def text_only(self, a: int, b: int) -> bool:
-        """Whether the math body ``s[a:b]`` is only text-mode commands around text (math nested in them aside)."""
-        s, outer, i = self.s, [], a
-        while i < b:
-            end = self.end(i + 1) if s[i] == "$" else None
-            if end is not None and end < b:
-                i = end + 1
-                continue
-            step = 2 if s[i] == "\\" else 1
-            outer.append(s[i : i + step])
-            i += step
-        flat = _LINK_TARGET.sub(r"\\\1", "".join(outer).strip())  # a URL's "_" or "#" is not math
-        names = [m.group(1) for m in _COMMAND.finditer(flat)]
-        return (
-            flat.startswith("\\")
-            and names[0] in _TEXT_MODE
-            and all(n in _TEXT_MODE or n in _ESCAPED for n in names)
-            and not re.search(r"(?<!\\)[\^_&]", flat)
-        )
-
-    def unwrap(self, a: int, b: int, level: int = 0) -> str:
-        s, out, i = self.s, [], a
-        while i < b:
-            c = s[i]
-            if c == "\\":
-                out.append(s[i : i + 2])
-                i += 2
-                continue
-            if c == "$" and s.startswith("$$", i):
-                close = s.find("$$", i + 2, b)
-                close = b if close < 0 else close + 2
-                out.append(s[i:close])
-                i = close
-                continue
-            end = self.end(i + 1) if c == "$" else None
-            if end is None or end >= b:
-                out.append(c)
-                i += 1
-                continue
-            keep = level >= 4 or not self.text_only(i + 1, end)
-            out.append(s[i : end + 1] if keep else self.unwrap(i + 1, end, level + 1))
-            i = end + 1
-        return "".join(out)
-
-
-def unwrap_text_math(s: str) -> str:
-    """``$\\textbf{…}$`` spans (and the math nested in their arguments, ``$\\texttt{$\\textbf{Flora}$}$``) read as
-    text mode, so their commands become emphasis rather than math or raw text; math inside them stays math."""
-    if "$" not in s or not _TEXT_IN_MATH.search(s):
-        return s
-    scan = _Scan(s)
-    try:
-        return scan.unwrap(0, len(s))
-    except _Budget:
-        return s
 
 
 def _walk(nodes: list[LatexNode], style: Run) -> list[Run]:

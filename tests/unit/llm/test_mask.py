@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from digest.llm.mask import decode_answer, mask, placeholder_problems, unmask
+from digest.text import unwrap_text_math
 from tests.shared import corpus
 
 
@@ -36,6 +37,13 @@ def test_every_latex_span_and_url_of_the_corpus_round_trips() -> None:
         text = " ".join(p["abstract"].split())
         m = mask(text, start=100)
         spans = {100 + i: s for i, s in enumerate(m.spans)}
-        assert unmask(decode_answer(m.text), spans) == text, p["id"]
+        assert unmask(decode_answer(m.text), spans) == unwrap_text_math(text), p["id"]  # as the page reads it
         n += 1
     assert n > 2400
+
+
+def test_text_commands_wrapped_in_math_reach_the_model_as_text_around_one_formula() -> None:
+    # 2605.10157: three broken spans ($\textbf{$, $\times$, $}$) made the Chinese abstract show "{ × }"
+    m = mask(r"at $\textbf{$\textit{80$\times$ lower}$}$ FLOPs, with $\mathbf{x}^2$")
+    assert m.text == r"at \textbf{\textit{80⟦0⟧ lower}} FLOPs, with ⟦1⟧"
+    assert m.spans == [r"$\times$", r"$\mathbf{x}^2$"]
