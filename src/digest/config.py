@@ -188,6 +188,12 @@ class Settings(BaseSettings):
         "sat", description="weekday the weekly edition is sent (for the previous Mon–Fri)"
     )
     weekly_per_topic: int = Field(10, ge=1, description="papers per topic in the weekly edition")
+    reader_extra_max: int = Field(
+        10, ge=0, description="papers a reader's personal model may add to their day beyond their topics (paid)"
+    )
+    reader_extra_day_max: int = Field(
+        100, ge=0, description="papers all readers' models together may add on one day, the most wanted first"
+    )
     feedback_secret: SecretStr | None = Field(
         None, description="HMAC key for signed vote links in email and pages; unset = same-origin POST only"
     )

@@ -78,7 +78,7 @@ def _decisions(
     for r in readers:
         wanted = prof.reader_topics.get(r)
         topic_in = [(x := rel.get(i)) is not None and x.relevant and in_topics(x, wanted) for i in ids]
-        out[r] = personal.decide(prof, r, ids, emb, scores, topic_in)
+        out[r] = personal.decide(prof, r, ids, emb, scores, topic_in, max_extra=p.settings.reader_extra_max)
     return out, scores
 
 
@@ -88,12 +88,14 @@ def _relevance(store: Store, papers: Sequence[Paper]) -> dict[str, Relevance]:
 
 
 def extra_papers(day_papers: Sequence[Paper], prof: personal.Profiles, p: Providers) -> list[Paper]:
-    """Papers of the day some reader's head adds beyond the topic decision (the run summarises them too)."""
+    """Papers of the day some reader's head adds beyond the topic decision (the run summarises them too): at most
+    ``DIGEST_READER_EXTRA_MAX`` per reader and ``DIGEST_READER_EXTRA_DAY_MAX`` in all, the most wanted first."""
     if not prof.heads or not day_papers:
         return []
     rel = _relevance(p.store, day_papers)
     decided, _ = _decisions(prof, p, day_papers, rel, sorted(prof.heads))
-    out = {i for d in decided.values() for i in d.came_in if not ((r := rel.get(i)) is not None and r.relevant)}
+    shared = {i for i, r in rel.items() if r.relevant}
+    out = set(personal.wanted_extras(decided, shared, p.settings.reader_extra_day_max))
     return [x for x in day_papers if x.id in out]
 
 

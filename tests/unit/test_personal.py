@@ -123,3 +123,18 @@ def test_a_topic_down_vote_takes_the_paper_out_of_every_topic_that_keeps_it() ->
     assert got["2606.00080"] == {"clip": 0, "editing": 0}
     assert got["2606.00081"] == {"clip": 1}  # a 👍 says yes for its topic, nothing about the others
     assert vote_targets(vs, list(TOPICS), {})["2606.00080"] == {"clip": 0}
+
+
+def test_the_days_extra_papers_are_the_most_wanted_first_within_the_cap() -> None:
+    def dec(ids: list[str], came_in: list[str]) -> personal.Decision:
+        return personal.Decision(ids=ids, came_in=came_in, left=[], learn=[], votes=3)
+
+    decided = {
+        "ana@x.org": dec(["s1", "e1", "e2"], ["e1", "e2"]),
+        "bo@x.org": dec(["e2", "e3"], ["e2", "e3"]),
+        "cy@x.org": dec(["e2", "s2", "e4"], ["e2", "s2", "e4"]),  # s2: another topic's shared paper
+    }
+    shared = {"s1", "s2"}
+    assert personal.wanted_extras(decided, shared, 10) == ["e2", "e1", "e3", "e4"]  # 3 readers, then rank, then id
+    assert personal.wanted_extras(decided, shared, 2) == ["e2", "e1"]
+    assert personal.wanted_extras(decided, shared, 0) == []

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -244,6 +245,19 @@ def decide(
         learn=[pid for _, pid in unsure[:learn]],
         votes=len(mine),
     )
+
+
+def wanted_extras(decided: Mapping[str, Decision], shared: set[str], cap: int) -> list[str]:
+    """Pure: the papers readers' models add beyond the shared edition (``shared``), the most wanted first — by
+    how many readers add it, then by how early it stands in their editions — at most ``cap`` (each is paid)."""
+    count: Counter[str] = Counter()
+    rank: dict[str, int] = {}
+    for d in decided.values():
+        for k, pid in enumerate(d.ids):
+            if pid in d.came_in and pid not in shared:
+                count[pid] += 1
+                rank[pid] = min(rank.get(pid, k), k)
+    return sorted(count, key=lambda pid: (-count[pid], rank[pid], pid))[:cap]
 
 
 def summary_line(d: Decision) -> str:
