@@ -28,6 +28,33 @@ log = logging.getLogger(__name__)
 
 MAX_CHARS = 1800
 TOP = 10
+#: services stricter than MAX_CHARS characters: WeCom's group bot takes 2,048 bytes of UTF-8 (a Chinese character
+#: is 3), the title included (Apprise puts it in the body)
+_BYTE_LIMITS = {"wecombot": 2000}
+
+
+@dataclass(frozen=True)
+class _Budget:
+    """How a channel's service measures a message (characters, or UTF-8 bytes) and what one part may use."""
+
+    in_bytes: bool
+    limit: int
+
+    @classmethod
+    def of(cls, url: str, title: str) -> _Budget:
+        scheme = url.split("://", 1)[0].lower()
+        if scheme in _BYTE_LIMITS:
+            return cls(True, _BYTE_LIMITS[scheme] - len(title.encode("utf-8")) - 2)
+        return cls(False, MAX_CHARS)
+
+    def size(self, text: str) -> int:
+        return len(text.encode("utf-8")) if self.in_bytes else len(text)
+
+    def cut(self, text: str, limit: int) -> str:
+        """``text`` shortened to ``limit`` (whole characters)."""
+        if self.in_bytes:
+            return text.encode("utf-8")[: max(0, limit)].decode("utf-8", "ignore")
+        return text[: max(0, limit)]
 
 
 @dataclass(frozen=True)
@@ -101,8 +128,9 @@ class AppriseNotifier:
             raise Transient(f"{service} channel did not accept the message")
 
 
-def messages(d: Digest, page_url: str, topics: tuple[str, ...] | None) -> tuple[str, list[str]]:
-    """(title, body parts): the edition for one channel, compact, split under :data:`MAX_CHARS`."""
+def messages(d: Digest, page_url: str, topics: tuple[str, ...] | None, url: str = "") -> tuple[str, list[str]]:
+    """(title, body parts): the edition for one channel, compact, each part within what the channel's service
+    (``url``) takes: :data:`MAX_CHARS` characters, or its byte limit (:data:`_BYTE_LIMITS`)."""
     wanted = set(topics or ())
     entries = [e for e in views(d) if topics is None or e.best_topic in wanted or wanted & {b.id for b in e.badges}]
     counts: dict[str, int] = {}
@@ -117,11 +145,13 @@ def messages(d: Digest, page_url: str, topics: tuple[str, ...] | None) -> tuple[
     more = len(entries) - min(len(entries), TOP)
     tail = (f"…还有 {more} 篇 / {more} more. " if more else "") + (f"完整页面 / full page: {page_url}" if page_url
                                                                    else "")  # fmt: skip
+    budget = _Budget.of(url, f"{title} (99)")
+    limit = budget.limit - budget.size("(99/99)\n")  # room for the part number
     parts: list[str] = []
     cur = ""
     for block in [*lines, tail] if tail else lines:
-        block = block[: MAX_CHARS - 10]
-        if cur and len(cur) + 2 + len(block) > MAX_CHARS:
+        block = budget.cut(block, limit)
+        if cur and budget.size(f"{cur}\n\n{block}") > limit:
             parts.append(cur)
             cur = block
         else:
@@ -156,7 +186,7 @@ def notify_channels(
         res.skipped_reason = "no relevant papers"
         return res
     for ch in channels:
-        title, parts = messages(d, page_url, ch.topics)
+        title, parts = messages(d, page_url, ch.topics, ch.url)
         if not parts:
             continue
         claim = store.claim_delivery(edition, ch.key, owner, lease_seconds)

@@ -154,3 +154,23 @@ def test_chat_channels_take_the_subscribers_topic_and_edition_suffixes() -> None
     assert parse_channels(["json://h/x:nosuchtopic"], known) == [Channel("json://h/x:nosuchtopic")]
     with pytest.raises(ConfigError, match="not an Apprise URL"):
         parse_channels(["not-a-url:weekly"], known)
+
+
+def test_chat_parts_fit_each_services_limit(store: Store) -> None:
+    from digest.models import Summary, SummaryTier
+    from digest.notify import MAX_CHARS, messages
+
+    papers = populate(store, n=30, hostile=False, failed=0)
+    for p in papers:  # long Chinese TL;DRs: a WeCom bot counts 3 bytes for each of these characters
+        store.save_summary(Summary(id=p.id, version=1, tier=SummaryTier.llm, backend="llm:m", model="m",
+                                   prompt_hash="h2", title_zh="视觉语言模型" * 8, tldr_zh="对比学习的新方法。" * 30,
+                                   tldr_en="x", abstract_zh="摘要"))  # fmt: skip
+    d = build_digest(DAY, store, NAMES)
+    for url, fits in (
+        ("json://h/x", lambda title, part: len(part) <= MAX_CHARS),
+        ("wecombot://key", lambda title, part: len(f"{title}\r\n{part}".encode()) <= 2048),  # title in the body
+    ):
+        title, parts = messages(d, "https://ex.org/d.html", None, url)
+        assert len(parts) > 1 and all(fits(title if i == 0 else f"{title} ({i + 1})", p) for i, p in enumerate(parts))
+        shown = "\n".join(parts)
+        assert shown.count("https://arxiv.org/abs/") == 10 and "https://ex.org/d.html" in shown  # the top 10, the page
