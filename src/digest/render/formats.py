@@ -207,7 +207,8 @@ def json_feed(digests: list[Digest], ed: Edition, topic: str | None = None, topi
         for e in views(d):
             if topic is not None and e.best_topic != topic and topic not in {b.id for b in e.badges}:
                 continue
-            links = {"abs": e.abs_url, "pdf": e.pdf_url, "html": e.html_url, "code": e.code_url or None}
+            links = {"abs": e.abs_url, "pdf": e.pdf_url, "html": e.html_url, "code": e.code_url or None,
+                     "project": e.project_url or None}  # fmt: skip
             items.append({
                 "id": e.id,
                 "url": e.abs_url,

@@ -54,6 +54,7 @@ class EntryView:
     why: list[tuple[str, str, float]] = field(default_factory=list)  # (id, title, similarity)
     cross: bool = False
     code_url: str = ""
+    project_url: str = ""  # a project page other than the code link (JSON Feed ``links.project``)
     venue: str = ""  # short plain text: clauses with links left out (email, JSON Feed)
     venue_src: str = ""  # the comment and journal reference as written
     bibtex: str = ""
@@ -114,6 +115,17 @@ def code_link(*texts: str | None) -> str:
         for link in links:
             m = pattern.match(link)
             if m:
+                return m.group(0).rstrip(".,;:)")
+    return ""
+
+
+def project_link(*texts: str | None) -> str:
+    """The paper's project page (``*.github.io``, a URL naming a project) when it is not its code link."""
+    code = code_link(*texts)
+    for t in texts:
+        for r in latex.runs(one_line(t)) if t else []:
+            m = _PROJECT.match(r.href) if r.href else None
+            if m and not _CODE_HOSTS.match(r.href) and m.group(0).rstrip(".,;:)") != code:
                 return m.group(0).rstrip(".,;:)")
     return ""
 
@@ -223,6 +235,7 @@ def entry_view(e: DigestEntry, topic_names: dict[str, str], fulltext_zh: str | N
         why=[(nb.id, one_line(nb.title), nb.similarity) for nb in (r.neighbours if r else [])],
         cross=p.announce_type == "cross",
         code_url=code_link(p.abstract, p.comment),
+        project_url=project_link(p.abstract, p.comment),
         venue=venue_line(p.comment, p.journal_ref),
         venue_src=venue_source(p.comment, p.journal_ref),
         bibtex=bibtex(e),

@@ -70,7 +70,7 @@ def test_accents_become_letters() -> None:
 
 
 def test_venue_lines_keep_the_venue_and_give_links_their_place() -> None:
-    from digest.render.view import code_link, venue_line, venue_source
+    from digest.render.view import code_link, project_link, venue_line, venue_source
 
     real = (  # arXiv comments, as written (2025-2026 cs.CV)
         "ACM Transactions on Graphics (Proc. of SIGGRAPH), 2025. Code:\n  https://github.com/yxuhan/DoRA; "
@@ -90,3 +90,6 @@ def test_venue_lines_keep_the_venue_and_give_links_their_place() -> None:
     assert code_link("Dataset: https://huggingface.co/datasets/Gracjan/Isle/viewer/x") == (
         "https://huggingface.co/datasets/Gracjan/Isle")  # fmt: skip
     assert code_link("see https://example.org/x", "Code: https://gitlab.com/a/b.") == "https://gitlab.com/a/b"
+    # the project page, when it is not the code link (JSON Feed links.project)
+    assert project_link(None, real) == "https://yxuhan.github.io/DoRA"
+    assert project_link(None, "Project page: https://a.github.io/p/") == ""  # it is the code link already
