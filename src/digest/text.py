@@ -84,7 +84,7 @@ _SPAN = 2000
 _TEX_ESCAPED = set("%&_#${} ,\\")  # \\% \\& \\_ … : escaped characters, text in any mode
 
 
-class _Budget(Exception):
+class _OverBudget(Exception):
     """The unwrapping of ``$\\text…{}$`` spans looked at more characters than a linear pass allows."""
 
 
@@ -124,7 +124,7 @@ class _Scan:
         finally:
             self.left -= i - start + 1
             if self.left < 0:
-                raise _Budget
+                raise _OverBudget
 
     def text_only(self, a: int, b: int) -> bool:
         """Whether the math body ``s[a:b]`` is only text-mode commands around text (math nested in them aside)."""
@@ -179,5 +179,5 @@ def unwrap_text_math(s: str) -> str:
     scan = _Scan(s)
     try:
         return scan.unwrap(0, len(s))
-    except _Budget:
+    except _OverBudget:
         return s

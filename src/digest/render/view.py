@@ -15,7 +15,6 @@ from digest.models import Digest, DigestEntry, LearnItem, SummaryStatus, Summary
 from digest.render import latex
 from digest.text import one_line
 
-_URL = re.compile(r"https?://[^\s<>\"'()\[\]{}]+[^\s<>\"'()\[\]{}.,;:]")
 _CODE_HOSTS = re.compile(
     r"https?://(?:www\.)?(?:github\.com|gitlab\.com|bitbucket\.org|huggingface\.co(?:/datasets|/spaces)?)/[\w.-]+/[\w.-]+"
 )
@@ -107,14 +106,17 @@ class EntryView:
         return " · ".join(parts)
 
 
+def _links(texts: tuple[str | None, ...]) -> list[str]:
+    """Every link of the texts as the LaTeX reader finds them (``\\url{}``, ``\\href{}{}``, bare; http(s) only)."""
+    return [r.href.rstrip(".,;:)") for t in texts if t for r in latex.runs(one_line(t)) if r.href]
+
+
 def code_link(*texts: str | None) -> str:
-    """The paper's code or project URL, when its abstract or comments carry one (``\\url{}``, ``\\href{}{}`` or
-    bare); http(s) only, as the LaTeX reader checked it."""
-    links = [r.href for t in texts if t for r in latex.runs(one_line(t)) if r.href]
+    """The paper's code or project URL, when its abstract or comments carry one."""
+    links = _links(texts)
     for pattern in (_CODE_HOSTS, _PROJECT):
         for link in links:
-            m = pattern.match(link)
-            if m:
+            if m := pattern.match(link):
                 return m.group(0).rstrip(".,;:)")
     return ""
 
@@ -122,11 +124,9 @@ def code_link(*texts: str | None) -> str:
 def project_link(*texts: str | None) -> str:
     """The paper's project page (``*.github.io``, a URL naming a project) when it is not its code link."""
     code = code_link(*texts)
-    for t in texts:
-        for r in latex.runs(one_line(t)) if t else []:
-            m = _PROJECT.match(r.href) if r.href else None
-            if m and not _CODE_HOSTS.match(r.href) and m.group(0).rstrip(".,;:)") != code:
-                return m.group(0).rstrip(".,;:)")
+    for link in _links(texts):
+        if (m := _PROJECT.match(link)) and not _CODE_HOSTS.match(link) and m.group(0) != code:
+            return m.group(0)
     return ""
 
 
